@@ -1,0 +1,386 @@
+//! What a worker runs: the [`Handler`] trait, the per-task [`TaskContext`], handler errors and
+//! the [`ResultWriter`].
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::error::Result;
+use crate::rdb::Rdb;
+use crate::task::Task;
+
+/// A boxed, sendable future, as returned by [`Handler::process_task`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a handler returns.
+pub type HandlerResult = std::result::Result<(), HandlerError>;
+
+/// Processes tasks (asynq's `Handler`).
+///
+/// Any `Fn(TaskContext, Task) -> impl Future<Output = HandlerResult>` closure is a handler:
+///
+/// ```
+/// use redisq::{HandlerError, Task, TaskContext};
+///
+/// let handler = |ctx: TaskContext, task: Task| async move {
+///     if task.payload().is_empty() {
+///         return Err(HandlerError::skip_retry("empty payload"));
+///     }
+///     println!("{} (attempt {})", task.task_type(), ctx.retry_count() + 1);
+///     Ok(())
+/// };
+/// # fn is_handler(_: impl redisq::Handler) {}
+/// # is_handler(handler);
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// Processes one task. `Ok(())` means success; an error means failure (retried or
+    /// archived), except [`HandlerError::revoke`]. A panic counts as a failure.
+    ///
+    /// When the task's timeout or deadline passes, or it is cancelled, `ctx` is cancelled and
+    /// the returned future is dropped soon after: hold no state that must survive a drop.
+    fn process_task(&self, ctx: TaskContext, task: Task) -> BoxFuture<HandlerResult>;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(TaskContext, Task) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HandlerResult> + Send + 'static,
+{
+    fn process_task(&self, ctx: TaskContext, task: Task) -> BoxFuture<HandlerResult> {
+        Box::pin(self(ctx, task))
+    }
+}
+
+impl<H: Handler + ?Sized> Handler for Arc<H> {
+    fn process_task(&self, ctx: TaskContext, task: Task) -> BoxFuture<HandlerResult> {
+        (**self).process_task(ctx, task)
+    }
+}
+
+impl Handler for Box<dyn Handler> {
+    fn process_task(&self, ctx: TaskContext, task: Task) -> BoxFuture<HandlerResult> {
+        (**self).process_task(ctx, task)
+    }
+}
+
+/// A shared, type-erased handler, the unit middleware wraps.
+pub type BoxHandler = Arc<dyn Handler>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ErrorKind {
+    Failure,
+    SkipRetry,
+    Revoke,
+    Panic,
+}
+
+/// The error a handler returns.
+///
+/// Any `std::error::Error` converts into it with `?`. Two kinds change what happens next:
+/// [`HandlerError::skip_retry`] archives the task at once, and [`HandlerError::revoke`]
+/// removes it as if it succeeded (counted as processed, not failed). The text stored as the
+/// task's last error follows asynq: `"<cause>: skip retry for the task"` and
+/// `"<cause>: revoke task"`.
+pub struct HandlerError {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+/// The text asynq appends for skip-retry errors.
+pub(crate) const SKIP_RETRY_TEXT: &str = "skip retry for the task";
+/// The text asynq appends for revoke errors.
+pub(crate) const REVOKE_TEXT: &str = "revoke task";
+
+impl HandlerError {
+    /// A plain failure with this message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        HandlerError {
+            kind: ErrorKind::Failure,
+            message: message.to_string(),
+            source: None,
+        }
+    }
+
+    /// A plain failure caused by `err`.
+    pub fn new(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        let source = err.into();
+        HandlerError {
+            kind: ErrorKind::Failure,
+            message: source.to_string(),
+            source: Some(source),
+        }
+    }
+
+    /// Fail without retrying: the task is archived now (asynq's `SkipRetry`).
+    pub fn skip_retry(cause: impl fmt::Display) -> Self {
+        HandlerError {
+            kind: ErrorKind::SkipRetry,
+            message: format!("{cause}: {SKIP_RETRY_TEXT}"),
+            source: None,
+        }
+    }
+
+    /// Drop the task: no retry, no archive (asynq's `RevokeTask`).
+    pub fn revoke(cause: impl fmt::Display) -> Self {
+        HandlerError {
+            kind: ErrorKind::Revoke,
+            message: format!("{cause}: {REVOKE_TEXT}"),
+            source: None,
+        }
+    }
+
+    pub(crate) fn panic(message: String) -> Self {
+        HandlerError {
+            kind: ErrorKind::Panic,
+            message,
+            source: None,
+        }
+    }
+
+    /// Asks for the task to be archived without retry.
+    pub fn is_skip_retry(&self) -> bool {
+        self.kind == ErrorKind::SkipRetry
+    }
+
+    /// Asks for the task to be dropped.
+    pub fn is_revoke(&self) -> bool {
+        self.kind == ErrorKind::Revoke
+    }
+
+    /// The handler panicked (asynq's `IsPanicError`).
+    pub fn is_panic(&self) -> bool {
+        self.kind == ErrorKind::Panic
+    }
+
+    /// The underlying error, if the handler returned one.
+    pub fn source(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+
+    /// Looks for an error of type `E` as the source or in its chain.
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        let mut cur: Option<&(dyn StdError + 'static)> = self
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static));
+        while let Some(e) = cur {
+            if let Some(found) = e.downcast_ref::<E>() {
+                return Some(found);
+            }
+            cur = e.source();
+        }
+        None
+    }
+}
+
+impl<E> From<E> for HandlerError
+where
+    E: Into<Box<dyn StdError + Send + Sync + 'static>>,
+{
+    fn from(err: E) -> Self {
+        HandlerError::new(err)
+    }
+}
+
+impl fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerError")
+            .field("kind", &self.kind)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+/// Values shared with every handler, by type (asynq's `BaseContext`).
+#[derive(Clone, Default)]
+pub struct Data {
+    map: Arc<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+}
+
+impl Data {
+    /// An empty set.
+    pub fn new() -> Self {
+        Data::default()
+    }
+
+    /// Adds a value; one value per type.
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        Arc::make_mut(&mut self.map).insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    /// The value of type `T`, if one was added.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.map
+            .get(&TypeId::of::<T>())
+            .and_then(|v| v.downcast_ref::<T>())
+    }
+}
+
+impl fmt::Debug for Data {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Data")
+            .field("len", &self.map.len())
+            .finish()
+    }
+}
+
+/// Everything a handler knows about the attempt it runs: task metadata, the deadline, a
+/// cancellation signal, shared data and the result writer.
+#[derive(Clone)]
+pub struct TaskContext {
+    pub(crate) id: String,
+    pub(crate) queue: String,
+    pub(crate) retry_count: u32,
+    pub(crate) max_retry: u32,
+    pub(crate) deadline: SystemTime,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) data: Data,
+    pub(crate) writer: ResultWriter,
+}
+
+impl TaskContext {
+    /// The task ID (asynq's `GetTaskID`).
+    pub fn task_id(&self) -> &str {
+        &self.id
+    }
+
+    /// The queue (asynq's `GetQueueName`).
+    pub fn queue(&self) -> &str {
+        &self.queue
+    }
+
+    /// How many times the task was retried before this attempt (asynq's `GetRetryCount`).
+    pub fn retry_count(&self) -> u32 {
+        self.retry_count
+    }
+
+    /// How many retries the task allows (asynq's `GetMaxRetry`).
+    pub fn max_retry(&self) -> u32 {
+        self.max_retry
+    }
+
+    /// When this attempt must end: the earlier of start + timeout and the task's deadline.
+    pub fn deadline(&self) -> SystemTime {
+        self.deadline
+    }
+
+    /// Completes when the attempt is cancelled: deadline passed, `CancelProcessing`, lease
+    /// lost, or server shutdown.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await
+    }
+
+    /// Whether the attempt was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Shared data of type `T` set with `Config::data`.
+    pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.data.get::<T>()
+    }
+
+    /// Writes the task's result (asynq's `ResultWriter`).
+    pub fn result_writer(&self) -> &ResultWriter {
+        &self.writer
+    }
+}
+
+impl fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("id", &self.id)
+            .field("queue", &self.queue)
+            .field("retry_count", &self.retry_count)
+            .field("max_retry", &self.max_retry)
+            .field("deadline", &self.deadline)
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+/// Stores a result for the running task in its Redis hash (field `result`), where
+/// `Inspector::task_info` and asynq tools read it. Keep a retention period on the task if the
+/// result must outlive its success.
+#[derive(Clone)]
+pub struct ResultWriter {
+    pub(crate) rdb: Option<Arc<Rdb>>,
+    pub(crate) queue: String,
+    pub(crate) id: String,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl ResultWriter {
+    /// The task this writer belongs to.
+    pub fn task_id(&self) -> &str {
+        &self.id
+    }
+
+    /// Writes (overwrites) the result; returns the number of bytes written. Fails once the
+    /// attempt was cancelled.
+    pub async fn write(&self, data: &[u8]) -> Result<usize> {
+        if self.cancel.is_cancelled() {
+            return Err(crate::error::Error::new(
+                crate::error::Kind::FailedPrecondition,
+                "cannot write the result: the task's context was cancelled",
+            ));
+        }
+        match &self.rdb {
+            Some(rdb) => {
+                rdb.write_result(&self.queue, &self.id, data).await?;
+                Ok(data.len())
+            }
+            None => Err(crate::error::Error::new(
+                crate::error::Kind::Closed,
+                "this task has no result writer",
+            )),
+        }
+    }
+}
+
+impl fmt::Debug for ResultWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResultWriter")
+            .field("queue", &self.queue)
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+impl TaskContext {
+    /// A context for calling a handler outside a server (tests, tools): no Redis behind the
+    /// result writer, deadline as given.
+    pub fn detached(id: impl Into<String>, queue: impl Into<String>, deadline: SystemTime) -> Self {
+        let (id, queue) = (id.into(), queue.into());
+        let cancel = CancellationToken::new();
+        TaskContext {
+            writer: ResultWriter {
+                rdb: None,
+                queue: queue.clone(),
+                id: id.clone(),
+                cancel: cancel.clone(),
+            },
+            id,
+            queue,
+            retry_count: 0,
+            max_retry: 0,
+            deadline,
+            cancel,
+            data: Data::new(),
+        }
+    }
+}

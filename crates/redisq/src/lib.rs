@@ -1,0 +1,78 @@
+//! # redisq
+//!
+//! A distributed task queue for Rust, backed by Redis and wire-compatible with Go's
+//! [asynq](https://github.com/hibiken/asynq): a Rust service enqueues a task, worker processes
+//! on any machine pull it from Redis and run it, and Go services, the `asynq` CLI and asynqmon
+//! sharing the same Redis see the same queues and tasks.
+//!
+//! ## Enqueueing
+//!
+//! ```no_run
+//! # async fn demo() -> redisq::Result<()> {
+//! use std::time::Duration;
+//! use redisq::{Client, Task, TaskOption, parse_redis_uri};
+//!
+//! let client = Client::connect(parse_redis_uri("redis://127.0.0.1:6379/0")?).await?;
+//!
+//! // Processed as soon as a worker is free, in the "critical" queue, retried up to 5 times.
+//! let task = Task::new("email:welcome", r#"{"user_id":42}"#);
+//! let info = client
+//!     .enqueue_with(&task, [TaskOption::queue("critical"), TaskOption::max_retry(5)])
+//!     .await?;
+//! println!("{} is {}", info.id, info.state);
+//!
+//! // Processed in an hour; an equal task enqueued within the next day is rejected.
+//! let report = Task::new("report:daily", "2026-11-28")
+//!     .with_option(TaskOption::process_in(Duration::from_secs(3600)))
+//!     .with_option(TaskOption::unique(Duration::from_secs(86_400)));
+//! match client.enqueue(&report).await {
+//!     Ok(info) => println!("scheduled for {:?}", info.next_process_at),
+//!     Err(e) if e.is_duplicate_task() => println!("already scheduled"),
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Connecting
+//!
+//! [`RedisConnOpt`] names one of three deployments: a single server over TCP, TLS or a unix
+//! socket ([`RedisClientOpt`]), a master found through Sentinel ([`RedisFailoverClientOpt`]),
+//! or a Redis Cluster ([`RedisClusterClientOpt`]). [`parse_redis_uri`] reads asynq's URI forms.
+//! Redis 6.2 or newer is required and checked when connecting.
+//!
+//! ## Errors
+//!
+//! Every fallible call returns [`Error`], which answers `is_*` questions such as
+//! [`Error::is_duplicate_task`] or [`Error::is_invalid_option`].
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod client;
+pub mod error;
+mod handler;
+mod inspector;
+mod mux;
+mod option;
+mod rdb;
+mod server;
+mod task;
+
+pub use client::{BatchResult, Client, ClientBuilder};
+pub use error::{Error, Result};
+pub use handler::{
+    BoxFuture, BoxHandler, Data, Handler, HandlerError, HandlerResult, ResultWriter, TaskContext,
+};
+pub use inspector::Inspector;
+pub use mux::{HANDLER_NOT_FOUND, Middleware, ServeMux};
+pub use option::{DEFAULT_MAX_RETRY, DEFAULT_QUEUE, DEFAULT_TIMEOUT, TaskOption};
+pub use rdb::conn::options::{
+    DEFAULT_DIAL_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_READ_TIMEOUT, RedisAddr, RedisClientOpt,
+    RedisClusterClientOpt, RedisConnOpt, RedisFailoverClientOpt, Timeouts, TlsConfig,
+};
+pub use rdb::conn::uri::parse_redis_uri;
+pub use rdb::keys::DEFAULT_NAMESPACE;
+pub use server::Server;
+pub use server::config::{
+    Config, ErrorHandlerFn, HealthCheckFn, IsFailureFn, LogLevel, Logger, RetryDelayFn,
+    default_retry_delay,
+};
+pub use task::{Headers, Task, TaskInfo, TaskState};

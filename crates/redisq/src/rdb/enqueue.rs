@@ -1,0 +1,149 @@
+//! Writing new tasks: pending, scheduled and aggregating, each with a unique variant.
+
+use redis::{Cmd, RedisResult, Value};
+
+use super::Rdb;
+use super::scripts::{self, evalsha};
+use crate::error::{Error, Result};
+
+/// Where a new task goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Placement {
+    /// The pending list; `now_ns` becomes `pending_since`.
+    Pending { now_ns: i64 },
+    /// The scheduled set at `at_secs`; a grouped task keeps its group (decision D3).
+    Scheduled { at_secs: i64, group: Option<String> },
+    /// An aggregation group, scored with `now_secs`.
+    Group { group: String, now_secs: i64 },
+}
+
+/// One task to write.
+#[derive(Clone, Debug)]
+pub(crate) struct EnqueueRequest {
+    pub(crate) queue: String,
+    pub(crate) id: String,
+    /// The encoded TaskMessage.
+    pub(crate) msg: Vec<u8>,
+    pub(crate) placement: Placement,
+    /// The unique lock key and its TTL in whole seconds.
+    pub(crate) unique: Option<(String, u64)>,
+}
+
+impl Rdb {
+    /// Writes one task. Registers its queue in `<ns>:queues` the first time this process
+    /// writes to it, in the same round trip.
+    pub(crate) async fn enqueue(&self, req: &EnqueueRequest) -> Result<()> {
+        let mut results = self.enqueue_many(std::slice::from_ref(req)).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::corrupt("no reply for the enqueue")))
+    }
+
+    /// Writes many tasks in one pipelined round trip (per Cluster slot). Each task gets its
+    /// own result; a failed task does not stop the others.
+    pub(crate) async fn enqueue_many(&self, reqs: &[EnqueueRequest]) -> Result<Vec<Result<()>>> {
+        let mut cmds = Vec::with_capacity(reqs.len() + 1);
+        let mut new_queues: Vec<&str> = Vec::new();
+        for r in reqs {
+            if !self.is_known_queue(&r.queue) && !new_queues.contains(&r.queue.as_str()) {
+                new_queues.push(&r.queue);
+            }
+        }
+        if !new_queues.is_empty() {
+            let mut sadd = redis::cmd("SADD");
+            sadd.arg(self.keys.all_queues()).arg(&new_queues);
+            cmds.push(sadd);
+        }
+        let offset = cmds.len();
+        for r in reqs {
+            cmds.push(self.enqueue_cmd(r));
+        }
+        let used = [
+            &*scripts::ENQUEUE,
+            &*scripts::ENQUEUE_UNIQUE,
+            &*scripts::SCHEDULE,
+            &*scripts::SCHEDULE_UNIQUE,
+            &*scripts::ADD_TO_GROUP,
+            &*scripts::ADD_TO_GROUP_UNIQUE,
+        ];
+        let mut results = self.conn.pipeline(cmds, &used).await?;
+        if offset == 1 {
+            match &results[0] {
+                Ok(_) => new_queues.iter().for_each(|q| self.mark_known_queue(q)),
+                Err(e) => tracing::warn!(error = %e, "could not register queues"),
+            }
+        }
+        Ok(results.drain(offset..).map(script_outcome).collect())
+    }
+
+    fn enqueue_cmd(&self, r: &EnqueueRequest) -> Cmd {
+        let qk = self.keys.queue(&r.queue);
+        let task_key = qk.task(&r.id);
+        let id = r.id.as_bytes();
+        match (&r.placement, &r.unique) {
+            (Placement::Pending { now_ns }, None) => {
+                let now = now_ns.to_string();
+                evalsha(
+                    &scripts::ENQUEUE,
+                    &[&task_key, &qk.pending()],
+                    &[&r.msg, id, now.as_bytes()],
+                )
+            }
+            (Placement::Pending { now_ns }, Some((lock, ttl))) => {
+                let (now, ttl) = (now_ns.to_string(), ttl.to_string());
+                evalsha(
+                    &scripts::ENQUEUE_UNIQUE,
+                    &[lock, &task_key, &qk.pending()],
+                    &[id, ttl.as_bytes(), &r.msg, now.as_bytes()],
+                )
+            }
+            (Placement::Scheduled { at_secs, group }, None) => {
+                let at = at_secs.to_string();
+                let group = group.as_deref().unwrap_or_default();
+                evalsha(
+                    &scripts::SCHEDULE,
+                    &[&task_key, &qk.scheduled()],
+                    &[&r.msg, at.as_bytes(), id, group.as_bytes()],
+                )
+            }
+            (Placement::Scheduled { at_secs, group }, Some((lock, ttl))) => {
+                let (at, ttl) = (at_secs.to_string(), ttl.to_string());
+                let group = group.as_deref().unwrap_or_default();
+                evalsha(
+                    &scripts::SCHEDULE_UNIQUE,
+                    &[lock, &task_key, &qk.scheduled()],
+                    &[id, ttl.as_bytes(), at.as_bytes(), &r.msg, group.as_bytes()],
+                )
+            }
+            (Placement::Group { group, now_secs }, None) => {
+                let now = now_secs.to_string();
+                evalsha(
+                    &scripts::ADD_TO_GROUP,
+                    &[&task_key, &qk.group(group), &qk.groups()],
+                    &[&r.msg, id, now.as_bytes(), group.as_bytes()],
+                )
+            }
+            (Placement::Group { group, now_secs }, Some((lock, ttl))) => {
+                let (now, ttl) = (now_secs.to_string(), ttl.to_string());
+                evalsha(
+                    &scripts::ADD_TO_GROUP_UNIQUE,
+                    &[&task_key, &qk.group(group), &qk.groups(), lock],
+                    &[&r.msg, id, now.as_bytes(), group.as_bytes(), ttl.as_bytes()],
+                )
+            }
+        }
+    }
+}
+
+/// Maps an enqueue script's reply: 1 added, 0 ID conflict, -1 lock held.
+fn script_outcome(reply: RedisResult<Value>) -> Result<()> {
+    match reply {
+        Ok(Value::Int(1)) => Ok(()),
+        Ok(Value::Int(0)) => Err(Error::task_id_conflict()),
+        Ok(Value::Int(-1)) => Err(Error::duplicate_task()),
+        Ok(other) => Err(Error::corrupt(format!(
+            "unexpected reply from the enqueue script: {other:?}"
+        ))),
+        Err(e) => Err(Error::redis("enqueue failed", e)),
+    }
+}

@@ -1,0 +1,288 @@
+//! Every Redis key redisq reads or writes (spec §3), built from one namespace.
+//!
+//! The namespace defaults to `asynq`, which makes redisq share queues with Go asynq
+//! (decision D1). All per-queue keys carry the queue name as a Cluster hash tag, `{q}`, so that
+//! every key of a queue lives in one slot and scripts may touch keys derived inside Lua.
+
+// The server, inspector and scheduler use the rest of the layout.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use md5::{Digest, Md5};
+
+/// The default key namespace, shared with Go asynq.
+pub const DEFAULT_NAMESPACE: &str = "asynq";
+
+/// Builds global keys for one namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Keys {
+    ns: String,
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::new(DEFAULT_NAMESPACE)
+    }
+}
+
+impl Keys {
+    pub(crate) fn new(namespace: impl Into<String>) -> Self {
+        Keys {
+            ns: namespace.into(),
+        }
+    }
+
+    /// SET of every queue name.
+    pub(crate) fn all_queues(&self) -> String {
+        format!("{}:queues", self.ns)
+    }
+
+    /// ZSET of live server-info keys, scored by expiry.
+    pub(crate) fn all_servers(&self) -> String {
+        format!("{}:servers", self.ns)
+    }
+
+    /// ZSET of live worker-hash keys, scored by expiry.
+    pub(crate) fn all_workers(&self) -> String {
+        format!("{}:workers", self.ns)
+    }
+
+    /// ZSET of live scheduler-entry keys, scored by expiry.
+    pub(crate) fn all_schedulers(&self) -> String {
+        format!("{}:schedulers", self.ns)
+    }
+
+    /// STRING holding a server's protobuf ServerInfo.
+    pub(crate) fn server_info(&self, host: &str, pid: u32, server_id: &str) -> String {
+        format!("{}:servers:{{{host}:{pid}:{server_id}}}", self.ns)
+    }
+
+    /// HASH of a server's active workers (task ID → WorkerInfo).
+    pub(crate) fn workers(&self, host: &str, pid: u32, server_id: &str) -> String {
+        format!("{}:workers:{{{host}:{pid}:{server_id}}}", self.ns)
+    }
+
+    /// LIST of a scheduler's entries.
+    pub(crate) fn scheduler_entries(&self, scheduler_id: &str) -> String {
+        format!("{}:schedulers:{{{scheduler_id}}}", self.ns)
+    }
+
+    /// ZSET of enqueue events of one scheduler entry.
+    pub(crate) fn scheduler_history(&self, entry_id: &str) -> String {
+        format!("{}:scheduler_history:{entry_id}", self.ns)
+    }
+
+    /// Pub/sub channel carrying IDs of tasks to cancel.
+    pub(crate) fn cancel_channel(&self) -> String {
+        format!("{}:cancel", self.ns)
+    }
+
+    /// The keys of one queue.
+    pub(crate) fn queue(&self, queue: &str) -> QueueKeys {
+        QueueKeys {
+            prefix: format!("{}:{{{queue}}}:", self.ns),
+        }
+    }
+}
+
+/// Builds the keys of one queue: all start with `<ns>:{<queue>}:`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct QueueKeys {
+    prefix: String,
+}
+
+impl QueueKeys {
+    fn key(&self, suffix: &str) -> String {
+        let mut k = String::with_capacity(self.prefix.len() + suffix.len());
+        k.push_str(&self.prefix);
+        k.push_str(suffix);
+        k
+    }
+
+    /// `<ns>:{q}:` — scripts append state names to it.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub(crate) fn pending(&self) -> String {
+        self.key("pending")
+    }
+
+    pub(crate) fn active(&self) -> String {
+        self.key("active")
+    }
+
+    pub(crate) fn scheduled(&self) -> String {
+        self.key("scheduled")
+    }
+
+    pub(crate) fn retry(&self) -> String {
+        self.key("retry")
+    }
+
+    pub(crate) fn archived(&self) -> String {
+        self.key("archived")
+    }
+
+    pub(crate) fn completed(&self) -> String {
+        self.key("completed")
+    }
+
+    pub(crate) fn lease(&self) -> String {
+        self.key("lease")
+    }
+
+    pub(crate) fn paused(&self) -> String {
+        self.key("paused")
+    }
+
+    pub(crate) fn processed_total(&self) -> String {
+        self.key("processed")
+    }
+
+    pub(crate) fn failed_total(&self) -> String {
+        self.key("failed")
+    }
+
+    /// Daily processed counter; `date` is a UTC `YYYY-MM-DD`.
+    pub(crate) fn processed_on(&self, date: &str) -> String {
+        self.key(&format!("processed:{date}"))
+    }
+
+    /// Daily failed counter; `date` is a UTC `YYYY-MM-DD`.
+    pub(crate) fn failed_on(&self, date: &str) -> String {
+        self.key(&format!("failed:{date}"))
+    }
+
+    /// `<ns>:{q}:t:` — scripts append task IDs to it.
+    pub(crate) fn task_prefix(&self) -> String {
+        self.key("t:")
+    }
+
+    /// HASH of one task.
+    pub(crate) fn task(&self, id: &str) -> String {
+        self.key(&format!("t:{id}"))
+    }
+
+    /// Unique lock of a task type and payload. A task without a payload (Go's nil slice) gets
+    /// no checksum; any payload, even an empty one, gets the MD5 hex of its bytes.
+    pub(crate) fn unique(&self, task_type: &str, payload: Option<&[u8]>) -> String {
+        match payload {
+            None => self.key(&format!("unique:{task_type}:")),
+            Some(p) => {
+                let digest = Md5::digest(p);
+                self.key(&format!("unique:{task_type}:{}", hex::encode(digest)))
+            }
+        }
+    }
+
+    /// `<ns>:{q}:g:` — scripts append group names to it.
+    pub(crate) fn group_prefix(&self) -> String {
+        self.key("g:")
+    }
+
+    /// ZSET of the tasks waiting in a group.
+    pub(crate) fn group(&self, group: &str) -> String {
+        self.key(&format!("g:{group}"))
+    }
+
+    /// ZSET of one aggregation set taken from a group.
+    pub(crate) fn aggregation_set(&self, group: &str, set_id: &str) -> String {
+        self.key(&format!("g:{group}:{set_id}"))
+    }
+
+    /// SET of the queue's non-empty group names.
+    pub(crate) fn groups(&self) -> String {
+        self.key("groups")
+    }
+
+    /// ZSET of aggregation sets in progress, scored by deadline.
+    pub(crate) fn aggregation_sets(&self) -> String {
+        self.key("aggregation_sets")
+    }
+}
+
+/// The hash tag of a key (the part between the first `{` and the next `}`), which decides
+/// its Cluster slot; the whole key when it has none.
+pub(crate) fn hash_tag(key: &str) -> &str {
+    if let Some(open) = key.find('{')
+        && let Some(len) = key[open + 1..].find('}')
+        && len > 0
+    {
+        return &key[open + 1..open + 1 + len];
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_keys() {
+        let k = Keys::default();
+        assert_eq!(k.all_queues(), "asynq:queues");
+        assert_eq!(k.all_servers(), "asynq:servers");
+        assert_eq!(k.all_workers(), "asynq:workers");
+        assert_eq!(k.all_schedulers(), "asynq:schedulers");
+        assert_eq!(k.server_info("h", 7, "s"), "asynq:servers:{h:7:s}");
+        assert_eq!(k.workers("h", 7, "s"), "asynq:workers:{h:7:s}");
+        assert_eq!(k.scheduler_entries("h:7:u"), "asynq:schedulers:{h:7:u}");
+        assert_eq!(k.scheduler_history("e"), "asynq:scheduler_history:e");
+        assert_eq!(k.cancel_channel(), "asynq:cancel");
+    }
+
+    #[test]
+    fn queue_keys() {
+        let q = Keys::default().queue("default");
+        assert_eq!(q.prefix(), "asynq:{default}:");
+        assert_eq!(q.pending(), "asynq:{default}:pending");
+        assert_eq!(q.active(), "asynq:{default}:active");
+        assert_eq!(q.scheduled(), "asynq:{default}:scheduled");
+        assert_eq!(q.retry(), "asynq:{default}:retry");
+        assert_eq!(q.archived(), "asynq:{default}:archived");
+        assert_eq!(q.completed(), "asynq:{default}:completed");
+        assert_eq!(q.lease(), "asynq:{default}:lease");
+        assert_eq!(q.paused(), "asynq:{default}:paused");
+        assert_eq!(q.processed_total(), "asynq:{default}:processed");
+        assert_eq!(q.failed_total(), "asynq:{default}:failed");
+        assert_eq!(
+            q.processed_on("2026-11-28"),
+            "asynq:{default}:processed:2026-11-28"
+        );
+        assert_eq!(
+            q.failed_on("2026-11-28"),
+            "asynq:{default}:failed:2026-11-28"
+        );
+        assert_eq!(q.task("abc"), "asynq:{default}:t:abc");
+        assert_eq!(q.task_prefix(), "asynq:{default}:t:");
+        assert_eq!(q.group("g1"), "asynq:{default}:g:g1");
+        assert_eq!(q.group_prefix(), "asynq:{default}:g:");
+        assert_eq!(q.aggregation_set("g1", "s"), "asynq:{default}:g:g1:s");
+        assert_eq!(q.groups(), "asynq:{default}:groups");
+        assert_eq!(q.aggregation_sets(), "asynq:{default}:aggregation_sets");
+    }
+
+    #[test]
+    fn unique_keys_distinguish_nil_and_empty_payload() {
+        let q = Keys::default().queue("default");
+        assert_eq!(q.unique("ping", None), "asynq:{default}:unique:ping:");
+        assert_eq!(
+            q.unique("ping", Some(b"")),
+            "asynq:{default}:unique:ping:d41d8cd98f00b204e9800998ecf8427e"
+        );
+    }
+
+    #[test]
+    fn namespace_is_configurable() {
+        let k = Keys::new("myapp");
+        assert_eq!(k.all_queues(), "myapp:queues");
+        assert_eq!(k.queue("q").pending(), "myapp:{q}:pending");
+    }
+
+    #[test]
+    fn hash_tags() {
+        assert_eq!(hash_tag("asynq:{default}:pending"), "default");
+        assert_eq!(hash_tag("asynq:queues"), "asynq:queues");
+        assert_eq!(hash_tag("a:{}:b"), "a:{}:b");
+    }
+}

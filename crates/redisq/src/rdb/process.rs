@@ -1,0 +1,624 @@
+//! Processing-side writes: dequeue with a lease, completion, retry, archive, requeue, leases,
+//! results, forwarding of due tasks, recovery listings, the janitor, server state and
+//! cancellation (spec §5.2, §5.4).
+//!
+//! All `now` arguments are passed in by the caller so tests can control time.
+//!
+//! Every script touches only keys of one queue (`<ns>:{q}:…`, one Cluster slot); the server
+//! state script only the two `{host:pid:sid}` keys of one server.
+
+// The server (processor, recoverer, forwarder, janitor, heartbeat) calls these.
+
+use std::time::{Duration, SystemTime};
+
+use redis::{Cmd, RedisError, RedisResult, Value};
+
+use super::Rdb;
+use super::keys::{QueueKeys, hash_tag};
+use super::proto::{
+    ServerInfo, TaskMessage, WorkerInfo, encode_server_info, encode_task_message,
+    encode_worker_info,
+};
+use super::scripts::{self, evalsha};
+use crate::error::{Error, Kind, Result};
+use crate::option::{unix_nanos, unix_secs};
+
+/// How long daily counters live after their first increment.
+pub(crate) const STATS_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// The largest int64: the total counters wrap to 1 when they reach it.
+const MAX_INT64: &str = "9223372036854775807";
+
+/// How many due tasks one forward script call moves at most.
+pub(crate) const FORWARD_BATCH: usize = 100;
+
+/// Archive limits (decision D2): at most `max_size` tasks (exactly, not asynq's 9 999) and
+/// none older than `max_age`; every trim deletes the trimmed tasks' hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ArchiveLimits {
+    pub(crate) max_size: u64,
+    pub(crate) max_age: Duration,
+}
+
+impl Default for ArchiveLimits {
+    fn default() -> Self {
+        ArchiveLimits {
+            max_size: 10_000,
+            max_age: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
+/// A task taken from a queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Dequeued {
+    pub(crate) queue: String,
+    pub(crate) id: String,
+    /// The raw `msg` field; decoding is the caller's job so a corrupt one can be archived.
+    pub(crate) msg: Vec<u8>,
+}
+
+impl Rdb {
+    /// Moves the oldest pending task of `queue` to `active` and gives it a lease until
+    /// `lease_until` (unix s), in one atomic step. `None` when the queue is empty or paused.
+    ///
+    /// A pending ID whose task hash is gone is dropped on the way (it could never run).
+    pub(crate) async fn dequeue(&self, queue: &str, lease_until: i64) -> Result<Option<Dequeued>> {
+        let qk = self.keys.queue(queue);
+        let reply: Option<(String, Vec<u8>)> = scripts::DEQUEUE
+            .key(qk.pending())
+            .key(qk.paused())
+            .key(qk.active())
+            .key(qk.lease())
+            .arg(lease_until)
+            .arg(qk.task_prefix())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| Error::redis(format!("dequeue from queue {queue:?} failed"), e))?;
+        Ok(reply.map(|(id, msg)| Dequeued {
+            queue: queue.to_string(),
+            id,
+            msg,
+        }))
+    }
+
+    /// Success without retention: removes the task, releases its unique lock if it owns it,
+    /// counts it as processed.
+    ///
+    /// Fails with a task-not-found error when the task is not in `active`.
+    pub(crate) async fn done(&self, msg: &TaskMessage, now: SystemTime) -> Result<()> {
+        let qk = self.keys.queue(&msg.queue);
+        let stats = DailyStats::new(&qk, now);
+        let mut inv = scripts::DONE.prepare_invoke();
+        inv.key(qk.active())
+            .key(qk.lease())
+            .key(qk.task(&msg.id))
+            .key(&stats.processed)
+            .key(qk.processed_total());
+        if let Some(lock) = self.unique_lock(&qk, msg) {
+            inv.key(lock);
+        }
+        inv.arg(&msg.id).arg(stats.expire_at).arg(MAX_INT64);
+        let reply: RedisResult<Value> = inv.invoke_async(&mut self.conn()).await;
+        completion_outcome(reply, "done", msg)
+    }
+
+    /// Success with retention: moves the task to `completed` (score now + retention) with
+    /// `completed_at = now`, releases its unique lock if it owns it, counts it as processed.
+    ///
+    /// Fails with a task-not-found error when the task is not in `active`.
+    pub(crate) async fn mark_complete(&self, msg: &TaskMessage, now: SystemTime) -> Result<()> {
+        let qk = self.keys.queue(&msg.queue);
+        let stats = DailyStats::new(&qk, now);
+        let now_s = unix_secs(now);
+        let completed = TaskMessage {
+            completed_at: now_s,
+            ..msg.clone()
+        };
+        let mut inv = scripts::MARK_COMPLETE.prepare_invoke();
+        inv.key(qk.active())
+            .key(qk.lease())
+            .key(qk.completed())
+            .key(qk.task(&msg.id))
+            .key(&stats.processed)
+            .key(qk.processed_total());
+        if let Some(lock) = self.unique_lock(&qk, msg) {
+            inv.key(lock);
+        }
+        inv.arg(&msg.id)
+            .arg(stats.expire_at)
+            .arg(now_s.saturating_add(msg.retention))
+            .arg(encode_task_message(&completed))
+            .arg(MAX_INT64);
+        let reply: RedisResult<Value> = inv.invoke_async(&mut self.conn()).await;
+        completion_outcome(reply, "mark as complete", msg)
+    }
+
+    /// Puts an active task back at the front of its pending list (shutdown).
+    /// Sets `pending_since` (decision D9).
+    ///
+    /// Fails with a task-not-found error when the task is not in `active`.
+    pub(crate) async fn requeue(&self, msg: &TaskMessage, now: SystemTime) -> Result<()> {
+        let qk = self.keys.queue(&msg.queue);
+        let reply: RedisResult<Value> = scripts::REQUEUE
+            .key(qk.active())
+            .key(qk.lease())
+            .key(qk.pending())
+            .key(qk.task(&msg.id))
+            .arg(&msg.id)
+            .arg(unix_nanos(now))
+            .invoke_async(&mut self.conn())
+            .await;
+        completion_outcome(reply, "requeue", msg)
+    }
+
+    /// Failure with retries left: moves the task to `retry` at `retry_at`, recording the
+    /// error; when `is_failure` the retried count goes up and the failure is counted.
+    ///
+    /// Fails with a task-not-found error when the task is not in `active`.
+    pub(crate) async fn retry(
+        &self,
+        msg: &TaskMessage,
+        retry_at: SystemTime,
+        err: &str,
+        is_failure: bool,
+        now: SystemTime,
+    ) -> Result<()> {
+        let qk = self.keys.queue(&msg.queue);
+        let stats = DailyStats::new(&qk, now);
+        let modified = TaskMessage {
+            retried: if is_failure {
+                msg.retried.saturating_add(1)
+            } else {
+                msg.retried
+            },
+            error_msg: err.to_string(),
+            last_failed_at: unix_secs(now),
+            ..msg.clone()
+        };
+        let reply: RedisResult<Value> = scripts::RETRY
+            .key(qk.task(&msg.id))
+            .key(qk.active())
+            .key(qk.lease())
+            .key(qk.retry())
+            .key(&stats.processed)
+            .key(&stats.failed)
+            .key(qk.processed_total())
+            .key(qk.failed_total())
+            .arg(&msg.id)
+            .arg(encode_task_message(&modified))
+            .arg(unix_secs(retry_at))
+            .arg(stats.expire_at)
+            .arg(if is_failure { "1" } else { "0" })
+            .arg(MAX_INT64)
+            .invoke_async(&mut self.conn())
+            .await;
+        completion_outcome(reply, "retry", msg)
+    }
+
+    /// Failure for good: moves the task to `archived`, recording the error, trims the archive
+    /// by `limits` (deleting trimmed hashes) and counts a failure.
+    ///
+    /// Fails with a task-not-found error when the task is not in `active`.
+    pub(crate) async fn archive(
+        &self,
+        msg: &TaskMessage,
+        err: &str,
+        limits: ArchiveLimits,
+        now: SystemTime,
+    ) -> Result<()> {
+        let modified = TaskMessage {
+            error_msg: err.to_string(),
+            last_failed_at: unix_secs(now),
+            ..msg.clone()
+        };
+        let encoded = encode_task_message(&modified);
+        let reply = self
+            .run_archive(&msg.queue, &msg.id, "msg", &encoded, limits, now)
+            .await;
+        completion_outcome(reply, "archive", msg)
+    }
+
+    /// Archives an active task whose `msg` cannot be decoded, keeping the bytes as they are
+    /// and recording `err` in the hash field `error` (ignored by Go asynq).
+    ///
+    /// Fails with a task-not-found error when the task is not in `active`.
+    pub(crate) async fn archive_corrupt(
+        &self,
+        queue: &str,
+        id: &str,
+        err: &str,
+        limits: ArchiveLimits,
+        now: SystemTime,
+    ) -> Result<()> {
+        let reply = self
+            .run_archive(queue, id, "error", err.as_bytes(), limits, now)
+            .await;
+        script_outcome(reply, || {
+            format!("could not archive the corrupt task {id:?} of queue {queue:?}")
+        })
+    }
+
+    /// Runs the archive script, which writes `field = value` and `state = archived`.
+    async fn run_archive(
+        &self,
+        queue: &str,
+        id: &str,
+        field: &str,
+        value: &[u8],
+        limits: ArchiveLimits,
+        now: SystemTime,
+    ) -> RedisResult<Value> {
+        let qk = self.keys.queue(queue);
+        let stats = DailyStats::new(&qk, now);
+        let now_s = unix_secs(now);
+        let max_age = i64::try_from(limits.max_age.as_secs()).unwrap_or(i64::MAX);
+        scripts::ARCHIVE
+            .key(qk.task(id))
+            .key(qk.active())
+            .key(qk.lease())
+            .key(qk.archived())
+            .key(&stats.processed)
+            .key(&stats.failed)
+            .key(qk.processed_total())
+            .key(qk.failed_total())
+            .arg(id)
+            .arg(field)
+            .arg(value)
+            .arg(now_s)
+            .arg(now_s.saturating_sub(max_age))
+            .arg(limits.max_size)
+            .arg(stats.expire_at)
+            .arg(MAX_INT64)
+            .arg(qk.task_prefix())
+            .invoke_async(&mut self.conn())
+            .await
+    }
+
+    /// Extends the leases of these active tasks to `until` (unix s), one write per queue;
+    /// tasks whose lease entry is gone are not re-added.
+    pub(crate) async fn extend_leases(
+        &self,
+        queue: &str,
+        ids: &[String],
+        until: i64,
+    ) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.keys.queue(queue).lease()).arg("XX");
+        for id in ids {
+            cmd.arg(until).arg(id);
+        }
+        let _: i64 = cmd
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| Error::redis(format!("could not extend leases in queue {queue:?}"), e))?;
+        Ok(())
+    }
+
+    /// Stores a handler's result in the task hash.
+    ///
+    /// Fails with a task-not-found error when the task hash no longer exists (it is not
+    /// recreated).
+    pub(crate) async fn write_result(&self, queue: &str, id: &str, data: &[u8]) -> Result<()> {
+        let written: i64 = scripts::WRITE_RESULT
+            .key(self.keys.queue(queue).task(id))
+            .arg(data)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| Error::redis(format!("could not write the result of task {id:?}"), e))?;
+        if written == 1 {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Kind::TaskNotFound,
+                format!("cannot write the result: task {id:?} not found in queue {queue:?}"),
+            ))
+        }
+    }
+
+    /// Moves due scheduled and retry tasks to pending (or into their group, decision D3,
+    /// registering the group). Returns how many moved.
+    ///
+    /// Each script call moves at most [`FORWARD_BATCH`] tasks; both sets go in one pipelined
+    /// round trip, repeated for a set while its last call had a full batch.
+    pub(crate) async fn forward_due(&self, queue: &str, now: SystemTime) -> Result<usize> {
+        let qk = self.keys.queue(queue);
+        let (now_s, now_ns) = (unix_secs(now).to_string(), unix_nanos(now).to_string());
+        let (task_prefix, group_prefix) = (qk.task_prefix(), qk.group_prefix());
+        let (pending, groups) = (qk.pending(), qk.groups());
+        let batch = FORWARD_BATCH.to_string();
+        let mut sources = vec![qk.scheduled(), qk.retry()];
+        let mut moved = 0;
+        while !sources.is_empty() {
+            let cmds: Vec<Cmd> = sources
+                .iter()
+                .map(|src| {
+                    evalsha(
+                        &scripts::FORWARD,
+                        &[src, &pending, &groups],
+                        &[
+                            now_s.as_bytes(),
+                            task_prefix.as_bytes(),
+                            now_ns.as_bytes(),
+                            group_prefix.as_bytes(),
+                            batch.as_bytes(),
+                        ],
+                    )
+                })
+                .collect();
+            let replies = self.conn.pipeline(cmds, &[&*scripts::FORWARD]).await?;
+            let mut again = Vec::new();
+            for (src, reply) in sources.into_iter().zip(replies) {
+                let (handled, n): (usize, usize) = reply
+                    .and_then(|v| redis::from_redis_value(v).map_err(RedisError::from))
+                    .map_err(|e| {
+                        Error::redis(format!("could not forward due tasks of {src:?}"), e)
+                    })?;
+                moved += n;
+                if handled >= FORWARD_BATCH {
+                    again.push(src);
+                }
+            }
+            sources = again;
+        }
+        Ok(moved)
+    }
+
+    /// Active tasks whose lease expired at or before `cutoff` (unix s): ID and raw `msg`.
+    pub(crate) async fn list_lease_expired(
+        &self,
+        queue: &str,
+        cutoff: i64,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let qk = self.keys.queue(queue);
+        let flat: Vec<Vec<u8>> = scripts::LIST_LEASE_EXPIRED
+            .key(qk.lease())
+            .arg(cutoff)
+            .arg(qk.task_prefix())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| {
+                Error::redis(
+                    format!("could not list expired leases of queue {queue:?}"),
+                    e,
+                )
+            })?;
+        let mut out = Vec::with_capacity(flat.len() / 2);
+        let mut it = flat.into_iter();
+        while let (Some(id), Some(msg)) = (it.next(), it.next()) {
+            let id = String::from_utf8(id).map_err(|_| {
+                Error::corrupt(format!("a task ID in queue {queue:?} is not UTF-8"))
+            })?;
+            out.push((id, msg));
+        }
+        Ok(out)
+    }
+
+    /// IDs in `active` that have no lease entry (decision D5).
+    pub(crate) async fn list_active_without_lease(&self, queue: &str) -> Result<Vec<String>> {
+        let qk = self.keys.queue(queue);
+        scripts::LIST_ACTIVE_WITHOUT_LEASE
+            .key(qk.active())
+            .key(qk.lease())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| {
+                Error::redis(
+                    format!("could not list active tasks without a lease in queue {queue:?}"),
+                    e,
+                )
+            })
+    }
+
+    /// Deletes completed tasks whose retention ended, `batch` per script call until none are
+    /// left. Returns how many were deleted.
+    ///
+    /// A call that deletes fewer than `batch` tasks ends the loop (nothing due was left at
+    /// that moment). A `batch` of 0 counts as 1.
+    pub(crate) async fn delete_expired_completed(
+        &self,
+        queue: &str,
+        now: SystemTime,
+        batch: usize,
+    ) -> Result<usize> {
+        let qk = self.keys.queue(queue);
+        let batch = batch.max(1);
+        let (completed, prefix, now_s) = (qk.completed(), qk.task_prefix(), unix_secs(now));
+        let mut total = 0;
+        loop {
+            let n: usize = scripts::DELETE_EXPIRED_COMPLETED
+                .key(&completed)
+                .arg(now_s)
+                .arg(&prefix)
+                .arg(batch)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(|e| {
+                    Error::redis(
+                        format!("could not delete expired completed tasks of queue {queue:?}"),
+                        e,
+                    )
+                })?;
+            total += n;
+            if n < batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Writes the server's info and its active workers with a TTL, and registers both keys in
+    /// the `servers` / `workers` index sets scored by expiry.
+    ///
+    /// One pipelined round trip (per Cluster slot): the two index ZADDs and the state script.
+    /// The TTL is rounded up to whole seconds (at least 1).
+    pub(crate) async fn write_server_state(
+        &self,
+        info: &ServerInfo,
+        workers: &[WorkerInfo],
+        ttl: Duration,
+        now: SystemTime,
+    ) -> Result<()> {
+        // A process id is never negative; 0 keeps the key well-formed if one ever were.
+        let pid = u32::try_from(info.pid).unwrap_or_default();
+        let server_key = self.keys.server_info(&info.host, pid, &info.server_id);
+        let workers_key = self.keys.workers(&info.host, pid, &info.server_id);
+        let expiry = unix_secs(now + ttl);
+        let ttl_secs = (ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0))
+            .max(1)
+            .to_string();
+        let info_bytes = encode_server_info(info);
+        let encoded: Vec<Vec<u8>> = workers.iter().map(encode_worker_info).collect();
+        let mut args: Vec<&[u8]> = Vec::with_capacity(2 + 2 * workers.len());
+        args.push(ttl_secs.as_bytes());
+        args.push(&info_bytes);
+        for (w, bytes) in workers.iter().zip(&encoded) {
+            args.push(w.task_id.as_bytes());
+            args.push(bytes);
+        }
+        let mut zadd_server = redis::cmd("ZADD");
+        zadd_server
+            .arg(self.keys.all_servers())
+            .arg(expiry)
+            .arg(&server_key);
+        let mut zadd_workers = redis::cmd("ZADD");
+        zadd_workers
+            .arg(self.keys.all_workers())
+            .arg(expiry)
+            .arg(&workers_key);
+        let state = evalsha(
+            &scripts::WRITE_SERVER_STATE,
+            &[&server_key, &workers_key],
+            &args,
+        );
+        let replies = self
+            .conn
+            .pipeline(
+                vec![zadd_server, zadd_workers, state],
+                &[&*scripts::WRITE_SERVER_STATE],
+            )
+            .await?;
+        for reply in replies {
+            reply.map_err(|e| Error::redis("could not write the server state", e))?;
+        }
+        Ok(())
+    }
+
+    /// Removes the server's info and workers keys and their index entries.
+    pub(crate) async fn clear_server_state(
+        &self,
+        host: &str,
+        pid: u32,
+        server_id: &str,
+    ) -> Result<()> {
+        let server_key = self.keys.server_info(host, pid, server_id);
+        let workers_key = self.keys.workers(host, pid, server_id);
+        let mut zrem_server = redis::cmd("ZREM");
+        zrem_server.arg(self.keys.all_servers()).arg(&server_key);
+        let mut zrem_workers = redis::cmd("ZREM");
+        zrem_workers.arg(self.keys.all_workers()).arg(&workers_key);
+        // Both keys share the `{host:pid:sid}` hash tag: one DEL is fine on a Cluster.
+        let mut del = redis::cmd("DEL");
+        del.arg(&server_key).arg(&workers_key);
+        let replies = self
+            .conn
+            .pipeline(vec![zrem_server, zrem_workers, del], &[])
+            .await?;
+        for reply in replies {
+            reply.map_err(|e| Error::redis("could not clear the server state", e))?;
+        }
+        Ok(())
+    }
+
+    /// Asks every server to cancel the task with this ID (`PUBLISH <ns>:cancel id`).
+    pub(crate) async fn publish_cancel(&self, id: &str) -> Result<()> {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(self.keys.cancel_channel())
+            .arg(id)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(|e| {
+                Error::redis(format!("could not publish the cancellation of {id:?}"), e)
+            })?;
+        Ok(())
+    }
+
+    /// The unique lock a completion script may release: the message's `unique_key`, when it
+    /// has one. On a Cluster a key outside the queue's slot cannot be touched by the script
+    /// (Go always puts it there); it is then left to expire.
+    fn unique_lock<'m>(&self, qk: &QueueKeys, msg: &'m TaskMessage) -> Option<&'m str> {
+        let lock = msg.unique_key.as_str();
+        if lock.is_empty() {
+            return None;
+        }
+        if self.conn.is_cluster() && hash_tag(lock) != hash_tag(qk.prefix()) {
+            tracing::warn!(
+                task = %msg.id,
+                lock,
+                "the unique lock is not in the queue's Cluster slot; it is left to expire"
+            );
+            return None;
+        }
+        Some(lock)
+    }
+}
+
+/// The daily counter keys of `now`'s UTC date and their expiry (now + 90 days, unix s).
+struct DailyStats {
+    processed: String,
+    failed: String,
+    expire_at: i64,
+}
+
+impl DailyStats {
+    fn new(qk: &QueueKeys, now: SystemTime) -> Self {
+        let date = utc_date(now);
+        let ttl = i64::try_from(STATS_TTL.as_secs()).unwrap_or(i64::MAX);
+        DailyStats {
+            processed: qk.processed_on(&date),
+            failed: qk.failed_on(&date),
+            expire_at: unix_secs(now).saturating_add(ttl),
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a time in UTC.
+pub(crate) fn utc_date(t: SystemTime) -> String {
+    let dt: chrono::DateTime<chrono::Utc> = t.into();
+    dt.format("%Y-%m-%d").to_string()
+}
+
+/// True for the `NOT FOUND` error reply of the completion scripts.
+fn is_not_found(e: &RedisError) -> bool {
+    (e.code() == Some("NOT") && e.detail().is_some_and(|d| d.starts_with("FOUND")))
+        || e.to_string().contains("NOT FOUND")
+}
+
+/// Maps a completion script's reply for `msg`.
+fn completion_outcome(reply: RedisResult<Value>, what: &str, msg: &TaskMessage) -> Result<()> {
+    script_outcome(reply, || {
+        format!(
+            "{what} failed for task {:?} of queue {:?}",
+            msg.id, msg.queue
+        )
+    })
+}
+
+/// Maps a completion script's reply: `NOT FOUND` (the task is not active) becomes a
+/// task-not-found error.
+fn script_outcome(reply: RedisResult<Value>, context: impl FnOnce() -> String) -> Result<()> {
+    match reply {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Err(Error::new(
+            Kind::TaskNotFound,
+            format!("{}: the task is not active", context()),
+        )),
+        Err(e) => Err(Error::redis(context(), e)),
+    }
+}
+
+#[cfg(test)]
+#[path = "process_tests.rs"]
+mod tests;

@@ -1,0 +1,58 @@
+//! The Lua scripts, kept as `.lua` files beside this module, and how they are run.
+//!
+//! A script runs by SHA (`EVALSHA`); when the server answers NOSCRIPT (a restart, a failover,
+//! a new Cluster node) it is loaded with `SCRIPT LOAD` (on every node in a Cluster) and run
+//! again. Pipelined calls get the same fallback in [`super::conn::RedisConn::pipeline`].
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+macro_rules! scripts {
+    ($($name:ident => $file:literal,)*) => {
+        $(
+            pub(crate) static $name: LazyLock<Script> =
+                LazyLock::new(|| Script::new(include_str!(concat!("scripts/", $file))));
+        )*
+
+        /// Every script, for loading them all up front.
+        #[allow(dead_code)]
+        pub(crate) fn all() -> Vec<&'static Script> {
+            vec![$(&*$name,)*]
+        }
+    };
+}
+
+scripts! {
+    ENQUEUE => "enqueue.lua",
+    ENQUEUE_UNIQUE => "enqueue_unique.lua",
+    SCHEDULE => "schedule.lua",
+    SCHEDULE_UNIQUE => "schedule_unique.lua",
+    ADD_TO_GROUP => "add_to_group.lua",
+    ADD_TO_GROUP_UNIQUE => "add_to_group_unique.lua",
+    DEQUEUE => "dequeue.lua",
+    DONE => "done.lua",
+    MARK_COMPLETE => "mark_complete.lua",
+    REQUEUE => "requeue.lua",
+    RETRY => "retry.lua",
+    ARCHIVE => "archive.lua",
+    WRITE_RESULT => "write_result.lua",
+    FORWARD => "forward.lua",
+    LIST_LEASE_EXPIRED => "list_lease_expired.lua",
+    LIST_ACTIVE_WITHOUT_LEASE => "list_active_without_lease.lua",
+    DELETE_EXPIRED_COMPLETED => "delete_expired_completed.lua",
+    WRITE_SERVER_STATE => "write_server_state.lua",
+}
+
+/// Builds the `EVALSHA` command of a script call, for use in a pipeline.
+pub(crate) fn evalsha(script: &Script, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(script.get_hash()).arg(keys.len());
+    for k in keys {
+        cmd.arg(*k);
+    }
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd
+}

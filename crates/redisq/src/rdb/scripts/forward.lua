@@ -1,0 +1,34 @@
+-- Moves due tasks of a scheduled or retry set to pending, or into their aggregation group.
+-- KEYS[1] source zset (scheduled or retry)
+-- KEYS[2] pending list
+-- KEYS[3] groups set
+-- ARGV[1] current time, unix seconds (due when score <= it; also the group score)
+-- ARGV[2] task key prefix `<ns>:{q}:t:`
+-- ARGV[3] current time, unix nanoseconds (pending_since)
+-- ARGV[4] group key prefix `<ns>:{q}:g:`
+-- ARGV[5] maximum number of tasks handled by this call
+-- Task hashes and group zsets are derived from ARGV[2] and ARGV[4]; both prefixes carry the
+-- queue's hash tag, so those keys live in the slot of KEYS[1..3].
+-- Returns {handled, moved}: handled counts the due IDs taken from the source (call again
+-- while it equals ARGV[5]); moved leaves out IDs dropped because their task hash is gone.
+-- Decision D3: a task with a group goes to its group, and the group is registered in
+-- KEYS[3] (asynq forgets that SADD).
+local ids = redis.call("ZRANGE", KEYS[1], "-inf", ARGV[1], "BYSCORE", "LIMIT", 0, ARGV[5])
+local moved = 0
+for _, id in ipairs(ids) do
+    local key = ARGV[2] .. id
+    redis.call("ZREM", KEYS[1], id)
+    if redis.call("EXISTS", key) == 1 then
+        local group = redis.call("HGET", key, "group")
+        if group and group ~= "" then
+            redis.call("ZADD", ARGV[4] .. group, ARGV[1], id)
+            redis.call("SADD", KEYS[3], group)
+            redis.call("HSET", key, "state", "aggregating")
+        else
+            redis.call("LPUSH", KEYS[2], id)
+            redis.call("HSET", key, "state", "pending", "pending_since", ARGV[3])
+        end
+        moved = moved + 1
+    end
+end
+return {#ids, moved}

@@ -1,0 +1,18 @@
+-- Adds a new task to the scheduled set.
+-- KEYS[1] task hash
+-- KEYS[2] scheduled zset
+-- ARGV[1] encoded TaskMessage
+-- ARGV[2] process-at, unix seconds (score)
+-- ARGV[3] task id
+-- ARGV[4] group name, or "" (decision D3: a grouped task keeps its group while scheduled)
+-- Returns 1 when added, 0 on a task ID conflict.
+if redis.call("EXISTS", KEYS[1]) == 1 then
+    return 0
+end
+if ARGV[4] ~= "" then
+    redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "scheduled", "group", ARGV[4])
+else
+    redis.call("HSET", KEYS[1], "msg", ARGV[1], "state", "scheduled")
+end
+redis.call("ZADD", KEYS[2], ARGV[2], ARGV[3])
+return 1

@@ -1,0 +1,17 @@
+//! The health checker: pings Redis periodically and reports to the user's callback.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Shared, sleep_or};
+
+pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
+    let Some(check) = shared.config.health_check.clone() else {
+        return;
+    };
+    while sleep_or(&done, shared.config.health_check_interval).await {
+        let res = shared.rdb.ping().await;
+        check(res.as_ref().err());
+    }
+}

@@ -1,0 +1,99 @@
+//! The heartbeat: writes the server's state and its workers (so `asynq server ls` and the
+//! inspector see them), extends the leases of running tasks in one write per queue, and
+//! signals tasks whose lease could not be extended in time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Shared, sleep_or};
+use crate::option;
+use crate::rdb::proto::{ServerInfo, WorkerInfo, timestamp_from};
+
+pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
+    loop {
+        beat(&shared).await;
+        if !sleep_or(&done, shared.config.heartbeat_interval).await {
+            break;
+        }
+    }
+    if let Err(e) = shared
+        .rdb
+        .clear_server_state(&shared.host, shared.pid, &shared.server_id)
+        .await
+    {
+        shared.redis_error("could not clear the server state", &e);
+    }
+}
+
+async fn beat(shared: &Shared) {
+    let now = SystemTime::now();
+    let active = shared.active_snapshot();
+    let info = ServerInfo {
+        host: shared.host.clone(),
+        pid: i32::try_from(shared.pid).unwrap_or(i32::MAX),
+        server_id: shared.server_id.clone(),
+        concurrency: i32::try_from(shared.config.concurrency).unwrap_or(i32::MAX),
+        queues: shared
+            .config
+            .queues
+            .iter()
+            .map(|(q, p)| (q.clone(), i32::try_from(*p).unwrap_or(i32::MAX)))
+            .collect(),
+        strict_priority: shared.config.strict_priority,
+        status: shared.status().as_str().to_string(),
+        start_time: Some(timestamp_from(Some(shared.started))),
+        active_worker_count: i32::try_from(active.len()).unwrap_or(i32::MAX),
+    };
+    let workers: Vec<WorkerInfo> = active
+        .iter()
+        .map(|a| WorkerInfo {
+            host: shared.host.clone(),
+            pid: info.pid,
+            server_id: shared.server_id.clone(),
+            task_id: a.msg.id.clone(),
+            task_type: a.msg.r#type.clone(),
+            task_payload: a.msg.payload.clone(),
+            queue: a.msg.queue.clone(),
+            start_time: Some(timestamp_from(Some(a.started))),
+            deadline: Some(timestamp_from(Some(a.deadline))),
+        })
+        .collect();
+    let ttl = shared.config.heartbeat_interval * 2;
+    if let Err(e) = shared
+        .rdb
+        .write_server_state(&info, &workers, ttl, now)
+        .await
+    {
+        shared.redis_error("could not write the server state", &e);
+    }
+
+    // Extend leases, one write per queue; only a successful write renews the local lease.
+    let mut by_queue: BTreeMap<&str, Vec<&Arc<super::ActiveTask>>> = BTreeMap::new();
+    for a in &active {
+        by_queue.entry(a.msg.queue.as_str()).or_default().push(a);
+    }
+    let lease = shared.config.lease_duration;
+    for (queue, tasks) in by_queue {
+        let ids: Vec<String> = tasks.iter().map(|a| a.msg.id.clone()).collect();
+        let renewed_at = Instant::now();
+        let until = option::unix_secs(SystemTime::now() + lease);
+        match shared.rdb.extend_leases(queue, &ids, until).await {
+            Ok(()) => {
+                for a in tasks {
+                    if let Ok(mut l) = a.lease_until.lock() {
+                        *l = renewed_at + lease;
+                    }
+                }
+            }
+            Err(e) => shared.redis_error("could not extend leases", &e),
+        }
+    }
+    for a in &active {
+        if !a.lease_valid() {
+            a.lease_lost.cancel();
+        }
+    }
+}

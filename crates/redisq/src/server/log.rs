@@ -1,0 +1,91 @@
+//! The server's logging: `tracing` by default, or the user's [`Logger`], filtered by level,
+//! with a rate limit for errors that repeat while Redis is away.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::config::{LogLevel, Logger};
+
+#[derive(Clone)]
+pub(crate) struct Log {
+    level: LogLevel,
+    sink: Option<Arc<dyn Logger>>,
+}
+
+impl Log {
+    pub(crate) fn new(level: LogLevel, sink: Option<Arc<dyn Logger>>) -> Self {
+        Log { level, sink }
+    }
+
+    pub(crate) fn log(&self, level: LogLevel, args: fmt::Arguments<'_>) {
+        if level < self.level {
+            return;
+        }
+        match &self.sink {
+            Some(sink) => sink.log(level, &args.to_string()),
+            None => match level {
+                LogLevel::Debug => tracing::debug!(target: "redisq", "{args}"),
+                LogLevel::Info => tracing::info!(target: "redisq", "{args}"),
+                LogLevel::Warn => tracing::warn!(target: "redisq", "{args}"),
+                LogLevel::Error | LogLevel::Fatal => tracing::error!(target: "redisq", "{args}"),
+            },
+        }
+    }
+
+    pub(crate) fn debug(&self, args: fmt::Arguments<'_>) {
+        self.log(LogLevel::Debug, args)
+    }
+
+    pub(crate) fn info(&self, args: fmt::Arguments<'_>) {
+        self.log(LogLevel::Info, args)
+    }
+
+    pub(crate) fn warn(&self, args: fmt::Arguments<'_>) {
+        self.log(LogLevel::Warn, args)
+    }
+
+    pub(crate) fn error(&self, args: fmt::Arguments<'_>) {
+        self.log(LogLevel::Error, args)
+    }
+}
+
+impl fmt::Debug for Log {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Log").field("level", &self.level).finish()
+    }
+}
+
+/// Lets one message through per period and counts the ones it held back.
+#[derive(Debug)]
+pub(crate) struct RateLimited {
+    period: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLimited {
+    pub(crate) fn new(period: Duration) -> Self {
+        RateLimited {
+            period,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// `Some(suppressed since the last message)` when a message may be logged now.
+    pub(crate) fn allow(&self) -> Option<u64> {
+        let mut s = self.state.lock().ok()?;
+        let now = Instant::now();
+        match s.0 {
+            Some(last) if now.duration_since(last) < self.period => {
+                s.1 += 1;
+                None
+            }
+            _ => {
+                let suppressed = s.1;
+                *s = (Some(now), 0);
+                Some(suppressed)
+            }
+        }
+    }
+}

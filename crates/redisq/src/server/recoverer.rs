@@ -1,0 +1,121 @@
+//! The recoverer: finds active tasks whose worker is gone and retries or archives them.
+//!
+//! Two kinds are found (spec §6.1 and decision D5): tasks whose lease expired more than
+//! `lease_grace` ago, and tasks in `active` with no lease entry at all, once they have been
+//! seen so for `lease_grace` (asynq never recovers those).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::processor::{LEASE_EXPIRED, task_of};
+use super::{Shared, sleep_or};
+use crate::handler::HandlerError;
+use crate::option;
+use crate::rdb::proto::decode_task_message;
+
+pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
+    // When each lease-less active task was first seen, by (queue, id).
+    let mut orphans: HashMap<(String, String), Instant> = HashMap::new();
+    loop {
+        for q in &shared.queues {
+            recover_expired(&shared, q).await;
+            recover_orphans(&shared, q, &mut orphans).await;
+        }
+        if !sleep_or(&done, shared.config.recoverer_interval).await {
+            return;
+        }
+    }
+}
+
+async fn recover_expired(shared: &Shared, queue: &str) {
+    let cutoff = option::unix_secs(SystemTime::now()) - shared.config.lease_grace.as_secs() as i64;
+    match shared.rdb.list_lease_expired(queue, cutoff).await {
+        Ok(tasks) => {
+            for (id, msg) in tasks {
+                recover(shared, queue, &id, msg).await;
+            }
+        }
+        Err(e) => shared.redis_error("could not list expired leases", &e),
+    }
+}
+
+async fn recover_orphans(
+    shared: &Shared,
+    queue: &str,
+    seen: &mut HashMap<(String, String), Instant>,
+) {
+    let ids = match shared.rdb.list_active_without_lease(queue).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            shared.redis_error("could not list active tasks without a lease", &e);
+            return;
+        }
+    };
+    let now = Instant::now();
+    seen.retain(|(q, id), _| q != queue || ids.contains(id));
+    for id in ids {
+        if shared.is_active(queue, &id) {
+            continue;
+        }
+        let first = *seen.entry((queue.to_string(), id.clone())).or_insert(now);
+        if now.duration_since(first) < shared.config.lease_grace {
+            continue;
+        }
+        match shared.rdb.task_msg(queue, &id).await {
+            Ok(Some(msg)) => {
+                shared.log.warn(format_args!(
+                    "task {id} in queue {queue:?} is active without a lease; recovering it"
+                ));
+                recover(shared, queue, &id, msg).await;
+                seen.remove(&(queue.to_string(), id));
+            }
+            Ok(None) => shared.log.warn(format_args!(
+                "task {id} is listed as active in queue {queue:?} but its hash is missing"
+            )),
+            Err(e) => shared.redis_error("could not read an orphaned task", &e),
+        }
+    }
+}
+
+/// Retries or archives one task whose worker is gone, as if it had failed with
+/// "asynq: task lease expired".
+async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) {
+    let limits = shared.config.archive_limits_value();
+    let now = SystemTime::now();
+    let msg = match decode_task_message(&raw) {
+        Ok(m) => m,
+        Err(e) => {
+            let err = format!("corrupt task message: {e}");
+            if let Err(e) = shared
+                .rdb
+                .archive_corrupt(queue, id, &err, limits, now)
+                .await
+            {
+                shared.redis_error("could not archive a corrupt task", &e);
+            }
+            return;
+        }
+    };
+    let err = HandlerError::msg(LEASE_EXPIRED);
+    let res = if msg.retried >= msg.retry {
+        shared.rdb.archive(&msg, LEASE_EXPIRED, limits, now).await
+    } else {
+        let retried = msg.retried.max(0).unsigned_abs();
+        let delay = (shared.config.retry_delay)(retried, &err, &task_of(&msg));
+        let is_failure = (shared.config.is_failure)(&err);
+        shared
+            .rdb
+            .retry(&msg, now + delay, LEASE_EXPIRED, is_failure, now)
+            .await
+    };
+    match res {
+        Ok(()) => shared
+            .log
+            .info(format_args!("recovered task {id} of queue {queue:?}")),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => shared.redis_error("could not recover a task", &e),
+    }
+}
