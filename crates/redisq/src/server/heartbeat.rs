@@ -12,12 +12,11 @@ use super::{Shared, sleep_or};
 use crate::option;
 use crate::rdb::proto::{ServerInfo, WorkerInfo, timestamp_from};
 
+/// Beats every interval until `done`; the first beat is written by `Server::start` itself,
+/// before any task is taken, so the server is visible before it works.
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
-    loop {
+    while sleep_or(&done, shared.config.heartbeat_interval).await {
         beat(&shared).await;
-        if !sleep_or(&done, shared.config.heartbeat_interval).await {
-            break;
-        }
     }
     if let Err(e) = shared
         .rdb
@@ -28,7 +27,7 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     }
 }
 
-async fn beat(shared: &Shared) {
+pub(crate) async fn beat(shared: &Shared) {
     let now = SystemTime::now();
     let active = shared.active_snapshot();
     let info = ServerInfo {

@@ -243,6 +243,7 @@ impl Server {
             CancellationToken::new(),
         );
         let semaphore = Arc::new(Semaphore::new(shared.config.concurrency));
+        heartbeat::beat(&shared).await;
         let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), done.clone()));
         let mut components = vec![
             tokio::spawn(subscriber::run(shared.clone(), done.clone())),
