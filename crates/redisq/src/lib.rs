@@ -53,6 +53,7 @@ mod inspector;
 mod mux;
 mod option;
 mod rdb;
+mod scheduler;
 mod server;
 mod task;
 
@@ -61,7 +62,7 @@ pub use error::{Error, Result};
 pub use handler::{
     BoxFuture, BoxHandler, Data, Handler, HandlerError, HandlerResult, ResultWriter, TaskContext,
 };
-pub use inspector::Inspector;
+pub use inspector::*;
 pub use mux::{HANDLER_NOT_FOUND, Middleware, ServeMux};
 pub use option::{DEFAULT_MAX_RETRY, DEFAULT_QUEUE, DEFAULT_TIMEOUT, TaskOption};
 pub use rdb::conn::options::{
@@ -70,7 +71,9 @@ pub use rdb::conn::options::{
 };
 pub use rdb::conn::uri::parse_redis_uri;
 pub use rdb::keys::DEFAULT_NAMESPACE;
+
 pub use server::Server;
+pub use server::aggregator::GroupAggregator;
 pub use server::config::{
     Config, ErrorHandlerFn, HealthCheckFn, IsFailureFn, LogLevel, Logger, RetryDelayFn,
     default_retry_delay,

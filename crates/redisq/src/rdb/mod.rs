@@ -4,12 +4,15 @@
 //! scheduler call methods of [`Rdb`], which know the keys (spec §3), the encoded values (§4)
 //! and the scripts (§5).
 
+mod aggregation;
 pub(crate) mod conn;
 mod enqueue;
+mod inspect;
 pub(crate) mod keys;
 mod process;
 pub(crate) mod proto;
 mod read;
+mod scheduler;
 pub(crate) mod scripts;
 
 use std::collections::HashSet;

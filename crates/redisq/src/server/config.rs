@@ -139,6 +139,8 @@ pub struct Config {
     pub group_max_delay: Option<Duration>,
     /// Most tasks aggregated into one (default none).
     pub group_max_size: Option<usize>,
+    /// Combines grouped tasks; without one, grouped tasks wait and the server says why.
+    pub group_aggregator: Option<Arc<dyn super::aggregator::GroupAggregator>>,
     /// How often completed tasks past their retention are deleted (default 8 s).
     pub janitor_interval: Duration,
     /// Completed tasks deleted per call (default 100).
@@ -182,6 +184,7 @@ impl Default for Config {
             group_grace_period: Duration::from_secs(60),
             group_max_delay: None,
             group_max_size: None,
+            group_aggregator: None,
             janitor_interval: Duration::from_secs(8),
             janitor_batch_size: 100,
             lease_duration: Duration::from_secs(30),
@@ -311,6 +314,12 @@ impl Config {
     /// The most tasks in one aggregation.
     pub fn group_max_size(mut self, n: usize) -> Self {
         self.group_max_size = Some(n);
+        self
+    }
+
+    /// The group aggregator.
+    pub fn group_aggregator(mut self, aggregator: impl super::aggregator::GroupAggregator) -> Self {
+        self.group_aggregator = Some(Arc::new(aggregator));
         self
     }
 

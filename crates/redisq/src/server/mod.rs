@@ -6,6 +6,7 @@
 //! tasks past retention), the [`syncer`] (writes that failed while Redis was away), the
 //! [`subscriber`] (cancellation) and the [`healthcheck`].
 
+pub(crate) mod aggregator;
 pub(crate) mod config;
 mod forwarder;
 mod healthcheck;
@@ -252,6 +253,9 @@ impl Server {
             tokio::spawn(forwarder::run(shared.clone(), done.clone())),
             tokio::spawn(janitor::run(shared.clone(), done.clone())),
         ];
+        if shared.config.group_aggregator.is_some() {
+            components.push(tokio::spawn(aggregator::run(shared.clone(), done.clone())));
+        }
         if shared.config.health_check.is_some() {
             components.push(tokio::spawn(healthcheck::run(shared.clone(), done.clone())));
         }

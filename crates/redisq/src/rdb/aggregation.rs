@@ -1,0 +1,1 @@
+//! Group aggregation: checks, sets, reclaim (spec §5.3).

@@ -1,0 +1,1 @@
+//! Reads and operator actions for the Inspector (spec §5.5).

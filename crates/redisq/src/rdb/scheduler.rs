@@ -1,0 +1,1 @@
+//! Scheduler state: entries, enqueue history (spec §5.4).

@@ -1,0 +1,1 @@
+//! Periodic tasks: the cron `Scheduler` and the `PeriodicTaskManager` (issue: scheduler).
