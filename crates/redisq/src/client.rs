@@ -108,7 +108,7 @@ impl Client {
     ) -> Result<TaskInfo> {
         self.check_open()?;
         let opts: Vec<TaskOption> = opts.into_iter().collect();
-        let (req, info) = self.prepare(task, &opts, SystemTime::now())?;
+        let (req, info) = Client::prepare(&self.inner.rdb, task, &opts, SystemTime::now())?;
         self.inner.rdb.enqueue(&req).await?;
         Ok(info)
     }
@@ -133,7 +133,7 @@ impl Client {
         let mut reqs = Vec::new();
         let mut pending = Vec::new();
         for task in tasks {
-            match self.prepare(task, &opts, now) {
+            match Client::prepare(&self.inner.rdb, task, &opts, now) {
                 Ok((req, info)) => {
                     reqs.push(req);
                     pending.push((out.len(), info));
@@ -181,9 +181,21 @@ impl Client {
         Ok(())
     }
 
+    /// Enqueues a task through `rdb` as [`Client::enqueue_with`] does, `opts` last (the
+    /// server's aggregator uses it for aggregated tasks).
+    pub(crate) async fn enqueue_through(
+        rdb: &Rdb,
+        task: &Task,
+        opts: &[TaskOption],
+    ) -> Result<TaskInfo> {
+        let (req, info) = Client::prepare(rdb, task, opts, SystemTime::now())?;
+        rdb.enqueue(&req).await?;
+        Ok(info)
+    }
+
     /// Validates a task and its options and builds what to write and what to report.
     fn prepare(
-        &self,
+        rdb: &Rdb,
         task: &Task,
         opts: &[TaskOption],
         now: SystemTime,
@@ -192,7 +204,7 @@ impl Client {
             return Err(Error::invalid_option("task typename cannot be empty"));
         }
         let r = option::resolve(task.options().iter().chain(opts), now)?;
-        let keys = self.inner.rdb.keys().queue(&r.queue);
+        let keys = rdb.keys().queue(&r.queue);
         let id = r
             .task_id
             .clone()

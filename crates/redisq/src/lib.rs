@@ -46,6 +46,8 @@
 //! [`Error::is_duplicate_task`] or [`Error::is_invalid_option`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[doc(hidden)]
+pub mod bench_support;
 mod client;
 pub mod error;
 mod handler;
@@ -71,6 +73,7 @@ pub use rdb::conn::options::{
 };
 pub use rdb::conn::uri::parse_redis_uri;
 pub use rdb::keys::DEFAULT_NAMESPACE;
+pub use scheduler::*;
 
 pub use server::Server;
 pub use server::aggregator::GroupAggregator;

@@ -534,3 +534,97 @@ async fn redis_going_away_gives_errors_then_recovers() {
     }
     assert!(ok, "the client did not reconnect after Redis came back");
 }
+
+/// The batch path (one script call per queue) writes exactly what one enqueue per task
+/// writes: same keys, types, hash fields and members; times within 2 s.
+#[tokio::test]
+async fn batch_enqueue_writes_the_same_data_as_single_enqueues() {
+    use redisq_conformance::{DumpValue, dump};
+
+    let hour = Duration::from_secs(3600);
+    let tasks = vec![
+        Task::new("p", "1").with_option(TaskOption::task_id("p1")),
+        Task::new("p", "2")
+            .with_header("k", "v")
+            .with_options([TaskOption::task_id("p2"), TaskOption::queue("other")]),
+        Task::new("s", "1").with_options([TaskOption::task_id("s1"), TaskOption::process_in(hour)]),
+        Task::new("s", "2").with_options([
+            TaskOption::task_id("s2"),
+            TaskOption::process_in(hour),
+            TaskOption::group("g"),
+        ]),
+        Task::new("g", "1").with_options([TaskOption::task_id("g1"), TaskOption::group("g")]),
+        Task::new("u", "1").with_options([TaskOption::task_id("u1"), TaskOption::unique(hour)]),
+        Task::new("u", "1").with_options([TaskOption::task_id("u2"), TaskOption::unique(hour)]),
+        Task::new("u", "2").with_options([
+            TaskOption::task_id("u3"),
+            TaskOption::unique(hour),
+            TaskOption::process_in(hour),
+        ]),
+        Task::new("u", "3").with_options([
+            TaskOption::task_id("u4"),
+            TaskOption::unique(hour),
+            TaskOption::group("g"),
+        ]),
+        Task::new("p", "dup").with_option(TaskOption::task_id("p1")),
+    ];
+    let (single, batch) = (RedisServer::start(), RedisServer::start());
+    let one = Client::connect(parse_redis_uri(&single.url()).expect("uri"))
+        .await
+        .expect("connect");
+    let mut single_results = Vec::new();
+    for t in &tasks {
+        single_results.push(
+            one.enqueue(t)
+                .await
+                .map(|i| i.state)
+                .map_err(|e| e.to_string()),
+        );
+    }
+    let many = Client::connect(parse_redis_uri(&batch.url()).expect("uri"))
+        .await
+        .expect("connect");
+    let batch_results: Vec<_> = many
+        .enqueue_batch(&tasks, [])
+        .await
+        .into_iter()
+        .map(|r| r.map(|i| i.state).map_err(|e| e.to_string()))
+        .collect();
+    assert_eq!(single_results, batch_results);
+    assert!(batch_results[6].is_err() && batch_results[9].is_err());
+
+    let a = dump(&mut single.connection().await).await;
+    let b = dump(&mut batch.connection().await).await;
+    let names = |d: &redisq_conformance::Dump| d.keys.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&a), names(&b));
+    for (key, ea) in &a.keys {
+        let eb = &b.keys[key];
+        let k = String::from_utf8_lossy(key);
+        assert_eq!(ea.pttl_ms.is_some(), eb.pttl_ms.is_some(), "{k} ttl");
+        if let (Some(x), Some(y)) = (ea.pttl_ms, eb.pttl_ms) {
+            assert!((x - y).abs() < 2000, "{k} ttl {x} vs {y}");
+        }
+        match (&ea.value, &eb.value) {
+            (DumpValue::Hash(x), DumpValue::Hash(y)) => {
+                assert_eq!(
+                    x.keys().collect::<Vec<_>>(),
+                    y.keys().collect::<Vec<_>>(),
+                    "{k}"
+                );
+                for (f, v) in x {
+                    if f.as_slice() != b"pending_since" {
+                        assert_eq!(v, &y[f], "{k} field {}", String::from_utf8_lossy(f));
+                    }
+                }
+            }
+            (DumpValue::ZSet(x), DumpValue::ZSet(y)) => {
+                assert_eq!(x.len(), y.len(), "{k}");
+                for ((mx, sx), (my, sy)) in x.iter().zip(y) {
+                    assert_eq!(mx, my, "{k}");
+                    assert!((sx - sy).abs() <= 2.0, "{k} score");
+                }
+            }
+            (x, y) => assert_eq!(x, y, "{k}"),
+        }
+    }
+}

@@ -1,18 +1,125 @@
 //! The operator's view of queues and tasks (asynq's `Inspector`).
 //!
-//! This first slice carries cancellation; listing, task info and bulk operations follow.
+//! An [`Inspector`] lists queues, groups, tasks, servers and scheduler entries, reads queue
+//! statistics and history, and acts on tasks and queues: run, archive, delete (one task or
+//! all tasks of a state), update the payload of a scheduled task, pause and unpause a queue,
+//! delete a queue, and cancel a running task. It reads and writes the same keys as asynq's
+//! Inspector, so it works on queues of Go asynq and redisq alike.
+//!
+//! # Errors
+//!
+//! Operations on a queue fail with [`Error::is_queue_not_found`] when the queue is not
+//! registered in `<ns>:queues` (pausing and unpausing excepted, as in asynq); operations on a
+//! task fail with [`Error::is_task_not_found`] when it does not exist, and with
+//! [`Error::is_failed_precondition`] when its state does not allow the operation (for example
+//! running a pending task, or deleting an active one). The error texts are asynq's, without
+//! its `asynq: ` prefix and internal error codes, e.g. `task is already in pending state`.
+//!
+//! # Differences from asynq
+//!
+//! - Deleting tasks releases the unique locks they own in every state, also for
+//!   `delete_all_pending_tasks` (asynq leaves pending tasks' locks to expire) and for grouped
+//!   tasks, whose lock redisq records in the task hash (decision D4).
+//! - Moving tasks to pending (`run_*`) sets `pending_since` (decision D9), so queue latency
+//!   counts from that moment.
+//! - Archiving trims the archive to 10 000 tasks and 90 days and deletes the trimmed tasks'
+//!   hashes (decision D2; asynq's inspector leaves them behind).
+//! - [`Inspector::delete_queue`] removes everything of the queue (decision D8), and without
+//!   `force` refuses a queue holding tasks in any state, completed and aggregating included.
+//! - Bulk operations work in batches of 1 000 tasks per script call, so that no single call
+//!   blocks Redis for long; they are therefore not atomic as a whole. They return the number
+//!   of tasks affected, not counting IDs whose task hash was already gone.
+//! - An active task is reported orphaned when its lease expired or when it has no lease entry
+//!   at all (decision D5).
+//! - [`Inspector::queues`] and [`Inspector::groups`] are sorted by name.
+
+mod types;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+pub use self::types::{
+    ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, SchedulerEnqueueEvent,
+    SchedulerEntry, ServerInfo, WorkerInfo,
+};
 use crate::RedisConnOpt;
 use crate::error::{Error, Result};
+use crate::rdb::keys::QueueKeys;
 use crate::rdb::keys::{DEFAULT_NAMESPACE, Keys};
-use crate::rdb::{Rdb, RedisConn};
+use crate::rdb::{ArchiveLimits, Rdb, RedisConn};
+use crate::task::{TaskInfo, TaskState};
+
+/// Where the tasks of a listing or bulk operation are taken from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskSource<'a> {
+    Pending,
+    Active,
+    Scheduled,
+    Retry,
+    Archived,
+    Completed,
+    /// The aggregating tasks of one group.
+    Group(&'a str),
+}
+
+impl TaskSource<'_> {
+    pub(crate) fn key(&self, qk: &QueueKeys) -> String {
+        match self {
+            TaskSource::Pending => qk.pending(),
+            TaskSource::Active => qk.active(),
+            TaskSource::Scheduled => qk.scheduled(),
+            TaskSource::Retry => qk.retry(),
+            TaskSource::Archived => qk.archived(),
+            TaskSource::Completed => qk.completed(),
+            TaskSource::Group(g) => qk.group(g),
+        }
+    }
+
+    pub(crate) fn state(&self) -> TaskState {
+        match self {
+            TaskSource::Pending => TaskState::Pending,
+            TaskSource::Active => TaskState::Active,
+            TaskSource::Scheduled => TaskState::Scheduled,
+            TaskSource::Retry => TaskState::Retry,
+            TaskSource::Archived => TaskState::Archived,
+            TaskSource::Completed => TaskState::Completed,
+            TaskSource::Group(_) => TaskState::Aggregating,
+        }
+    }
+
+    /// The group name argument of the batch scripts ("" when not a group).
+    pub(crate) fn group_arg(&self) -> &str {
+        match self {
+            TaskSource::Group(g) => g,
+            _ => "",
+        }
+    }
+}
 
 /// Inspects and steers queues and tasks. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> redisq::Result<()> {
+/// use redisq::{Inspector, ListOptions, parse_redis_uri};
+///
+/// let inspector = Inspector::connect(parse_redis_uri("redis://127.0.0.1:6379/0")?).await?;
+/// for queue in inspector.queues().await? {
+///     let info = inspector.queue_info(&queue).await?;
+///     println!("{queue}: {} pending, {} archived", info.pending, info.archived);
+/// }
+/// for task in inspector
+///     .list_archived_tasks("default", ListOptions::new().page_size(100))
+///     .await?
+/// {
+///     println!("{} failed: {}", task.id, task.last_err);
+///     inspector.run_task("default", &task.id).await?;
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Inspector {
     rdb: Arc<Rdb>,
+    archive_limits: ArchiveLimits,
 }
 
 impl Inspector {
@@ -34,7 +141,174 @@ impl Inspector {
         let conn = RedisConn::connect(&opt.into()).await?;
         Ok(Inspector {
             rdb: Arc::new(Rdb::new(conn, Keys::new(namespace))),
+            archive_limits: ArchiveLimits::default(),
         })
+    }
+
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.rdb.ping().await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Queues
+
+    /// Every queue (`<ns>:queues`), sorted by name.
+    pub async fn queues(&self) -> Result<Vec<String>> {
+        self.rdb.queue_names().await
+    }
+
+    /// The aggregation groups of a queue and their sizes, sorted by name.
+    pub async fn groups(&self, queue: &str) -> Result<Vec<GroupInfo>> {
+        self.rdb.group_stats(queue).await
+    }
+
+    /// A snapshot of a queue: task counts per state, today's and total counters, latency,
+    /// paused flag and a memory estimate.
+    pub async fn queue_info(&self, queue: &str) -> Result<QueueInfo> {
+        self.rdb.queue_info(queue, SystemTime::now()).await
+    }
+
+    /// Processed and failed counts of the last `days` UTC days (today included), newest
+    /// first. `days` must be between 1 and 3 660 ([`Error::is_invalid_option`] otherwise);
+    /// the daily counters expire 90 days after their first increment, so older days read 0.
+    pub async fn history(&self, queue: &str, days: usize) -> Result<Vec<DailyStats>> {
+        self.rdb.history(queue, days, SystemTime::now()).await
+    }
+
+    /// Pauses a queue: servers stop taking its tasks until it is unpaused. Fails with a
+    /// failed-precondition error `queue "<q>" is already paused` when it is. Like asynq, a
+    /// queue can be paused before its first task is enqueued.
+    pub async fn pause_queue(&self, queue: &str) -> Result<()> {
+        self.rdb.pause_queue(queue, SystemTime::now()).await
+    }
+
+    /// Unpauses a queue. Fails with a failed-precondition error `queue "<q>" is not paused`
+    /// when it is not paused.
+    pub async fn unpause_queue(&self, queue: &str) -> Result<()> {
+        self.rdb.unpause_queue(queue).await
+    }
+
+    /// Deletes a queue and everything of it (decision D8): tasks in every state with their
+    /// hashes, the unique locks they own, groups and aggregation sets, leases, counters (total
+    /// and daily), the paused flag, and its entry in `<ns>:queues`.
+    ///
+    /// Without `force` a queue that holds any task fails with [`Error::is_queue_not_empty`];
+    /// with `force` a queue with active tasks fails with [`Error::is_failed_precondition`]
+    /// (cancel them first). Both checks are made atomically before anything is deleted;
+    /// the deletion itself runs in batches of 1 000 tasks, so it is not atomic as a whole
+    /// (tasks enqueued to the queue meanwhile may be deleted too or may be left behind).
+    ///
+    /// After the queue's containers are emptied, the keys no container refers to (for
+    /// example task hashes leaked by Go asynq's inspector when it trims the archive) are
+    /// swept: on a Cluster by reading the queue's slot (`CLUSTER GETKEYSINSLOT` on its node),
+    /// elsewhere with `SCAN MATCH <ns>:{q}:*` in steps of 1 000, which walks the whole
+    /// keyspace without blocking Redis.
+    pub async fn delete_queue(&self, queue: &str, force: bool) -> Result<()> {
+        self.rdb.delete_queue(queue, force, SystemTime::now()).await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Tasks
+
+    /// One task. `next_process_at` is now (whole seconds) for pending tasks, the due time for
+    /// scheduled and retry tasks and `None` otherwise; `is_orphaned` is always false here
+    /// (see [`Inspector::list_active_tasks`]).
+    pub async fn task_info(&self, queue: &str, id: &str) -> Result<TaskInfo> {
+        self.rdb.inspect_task(queue, id, SystemTime::now()).await
+    }
+
+    async fn list(
+        &self,
+        queue: &str,
+        source: TaskSource<'_>,
+        opts: ListOptions,
+    ) -> Result<Vec<TaskInfo>> {
+        self.rdb
+            .list_tasks(queue, source, opts, SystemTime::now())
+            .await
+    }
+
+    /// One page of the pending tasks, oldest (next to be processed) first.
+    pub async fn list_pending_tasks(
+        &self,
+        queue: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<TaskInfo>> {
+        self.list(queue, TaskSource::Pending, opts).await
+    }
+
+    /// One page of the active tasks, longest running first. A task is orphaned when its
+    /// lease expired or it has no lease at all (decision D5): no server is extending it.
+    pub async fn list_active_tasks(&self, queue: &str, opts: ListOptions) -> Result<Vec<TaskInfo>> {
+        self.list(queue, TaskSource::Active, opts).await
+    }
+
+    /// One page of the scheduled tasks, the next due first.
+    pub async fn list_scheduled_tasks(
+        &self,
+        queue: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<TaskInfo>> {
+        self.list(queue, TaskSource::Scheduled, opts).await
+    }
+
+    /// One page of the tasks waiting for a retry, the next due first.
+    pub async fn list_retry_tasks(&self, queue: &str, opts: ListOptions) -> Result<Vec<TaskInfo>> {
+        self.list(queue, TaskSource::Retry, opts).await
+    }
+
+    /// One page of the archived tasks, the oldest archived first.
+    pub async fn list_archived_tasks(
+        &self,
+        queue: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<TaskInfo>> {
+        self.list(queue, TaskSource::Archived, opts).await
+    }
+
+    /// One page of the completed tasks, the first to expire first.
+    pub async fn list_completed_tasks(
+        &self,
+        queue: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<TaskInfo>> {
+        self.list(queue, TaskSource::Completed, opts).await
+    }
+
+    /// One page of the tasks waiting in a group, the oldest first.
+    pub async fn list_aggregating_tasks(
+        &self,
+        queue: &str,
+        group: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<TaskInfo>> {
+        self.list(queue, TaskSource::Group(group), opts).await
+    }
+
+    /// Deletes a task that is not active and releases its unique lock.
+    pub async fn delete_task(&self, queue: &str, id: &str) -> Result<()> {
+        self.rdb.delete_task(queue, id).await
+    }
+
+    /// Moves a scheduled, retry, archived, completed or aggregating task to pending, to be
+    /// processed now. The unique lock is kept, as in asynq.
+    pub async fn run_task(&self, queue: &str, id: &str) -> Result<()> {
+        self.rdb.run_task(queue, id, SystemTime::now()).await
+    }
+
+    /// Moves a task that is not active to the archive. The unique lock is kept, as in asynq.
+    pub async fn archive_task(&self, queue: &str, id: &str) -> Result<()> {
+        self.rdb
+            .archive_task(queue, id, self.archive_limits, SystemTime::now())
+            .await
+    }
+
+    /// Replaces the payload of a scheduled task, keeping the rest of its message (including
+    /// its unique lock key, derived from the old payload, as asynq does). Other states fail
+    /// with [`Error::is_failed_precondition`].
+    pub async fn update_task_payload(&self, queue: &str, id: &str, payload: &[u8]) -> Result<()> {
+        self.rdb.update_task_payload(queue, id, payload).await
     }
 
     /// Asks the server running the task to cancel it (asynq's `CancelProcessing`). Fire and
@@ -44,8 +318,129 @@ impl Inspector {
         self.rdb.publish_cancel(task_id).await
     }
 
-    /// Checks that Redis answers.
-    pub async fn ping(&self) -> Result<()> {
-        self.rdb.ping().await
+    // -----------------------------------------------------------------------------------------
+    // Bulk operations (batched, see the module documentation)
+
+    /// Deletes every pending task and releases their unique locks. Returns how many.
+    pub async fn delete_all_pending_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb.delete_all(queue, TaskSource::Pending).await
+    }
+
+    /// Deletes every scheduled task and releases their unique locks. Returns how many.
+    pub async fn delete_all_scheduled_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb.delete_all(queue, TaskSource::Scheduled).await
+    }
+
+    /// Deletes every task waiting for a retry and releases their unique locks. Returns how
+    /// many.
+    pub async fn delete_all_retry_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb.delete_all(queue, TaskSource::Retry).await
+    }
+
+    /// Deletes every archived task and releases their unique locks. Returns how many.
+    pub async fn delete_all_archived_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb.delete_all(queue, TaskSource::Archived).await
+    }
+
+    /// Deletes every completed task. Returns how many.
+    pub async fn delete_all_completed_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb.delete_all(queue, TaskSource::Completed).await
+    }
+
+    /// Deletes every task waiting in a group and releases their unique locks. Returns how
+    /// many.
+    pub async fn delete_all_aggregating_tasks(&self, queue: &str, group: &str) -> Result<usize> {
+        self.rdb.delete_all(queue, TaskSource::Group(group)).await
+    }
+
+    /// Moves every scheduled task to pending, the earliest due first. Returns how many.
+    pub async fn run_all_scheduled_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb
+            .run_all(queue, TaskSource::Scheduled, SystemTime::now())
+            .await
+    }
+
+    /// Moves every task waiting for a retry to pending. Returns how many.
+    pub async fn run_all_retry_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb
+            .run_all(queue, TaskSource::Retry, SystemTime::now())
+            .await
+    }
+
+    /// Moves every archived task to pending. Returns how many.
+    pub async fn run_all_archived_tasks(&self, queue: &str) -> Result<usize> {
+        self.rdb
+            .run_all(queue, TaskSource::Archived, SystemTime::now())
+            .await
+    }
+
+    /// Moves every task waiting in a group to pending (without aggregating them). Returns
+    /// how many.
+    pub async fn run_all_aggregating_tasks(&self, queue: &str, group: &str) -> Result<usize> {
+        self.rdb
+            .run_all(queue, TaskSource::Group(group), SystemTime::now())
+            .await
+    }
+
+    /// Archives every pending task. Returns how many.
+    pub async fn archive_all_pending_tasks(&self, queue: &str) -> Result<usize> {
+        self.archive_all(queue, TaskSource::Pending).await
+    }
+
+    /// Archives every scheduled task. Returns how many.
+    pub async fn archive_all_scheduled_tasks(&self, queue: &str) -> Result<usize> {
+        self.archive_all(queue, TaskSource::Scheduled).await
+    }
+
+    /// Archives every task waiting for a retry. Returns how many.
+    pub async fn archive_all_retry_tasks(&self, queue: &str) -> Result<usize> {
+        self.archive_all(queue, TaskSource::Retry).await
+    }
+
+    /// Archives every task waiting in a group. Returns how many.
+    pub async fn archive_all_aggregating_tasks(&self, queue: &str, group: &str) -> Result<usize> {
+        self.archive_all(queue, TaskSource::Group(group)).await
+    }
+
+    async fn archive_all(&self, queue: &str, source: TaskSource<'_>) -> Result<usize> {
+        self.rdb
+            .archive_all(queue, source, self.archive_limits, SystemTime::now())
+            .await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Servers, schedulers, cluster
+
+    /// The running servers (from their heartbeats) and the tasks each is processing, sorted
+    /// by host, pid and ID. Index entries whose server stopped beating are pruned, as asynq
+    /// does; undecodable entries are skipped.
+    pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
+        self.rdb.servers(SystemTime::now()).await
+    }
+
+    /// The entries of every running scheduler (written by Go asynq's or redisq's scheduler).
+    pub async fn scheduler_entries(&self) -> Result<Vec<SchedulerEntry>> {
+        self.rdb.scheduler_entries(SystemTime::now()).await
+    }
+
+    /// One page of the enqueues made by a scheduler entry, newest first.
+    pub async fn scheduler_enqueue_events(
+        &self,
+        entry_id: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<SchedulerEnqueueEvent>> {
+        self.rdb.scheduler_enqueue_events(entry_id, opts).await
+    }
+
+    /// The Redis Cluster hash slot of the queue (`CLUSTER KEYSLOT` of its pending key). Fails
+    /// with a Redis error on a server that is not a Cluster.
+    pub async fn cluster_key_slot(&self, queue: &str) -> Result<i64> {
+        self.rdb.cluster_key_slot(queue).await
+    }
+
+    /// The Cluster nodes serving the queue's slot, master first (from `CLUSTER SLOTS`). Fails
+    /// with a Redis error on a server that is not a Cluster.
+    pub async fn cluster_nodes(&self, queue: &str) -> Result<Vec<ClusterNode>> {
+        self.rdb.cluster_nodes(queue).await
     }
 }

@@ -6,6 +6,9 @@ use super::Rdb;
 use super::scripts::{self, evalsha};
 use crate::error::{Error, Result};
 
+/// Most tasks written by one batch script call (bounds how long one call holds Redis).
+const BATCH_CHUNK: usize = 500;
+
 /// Where a new task goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Placement {
@@ -39,10 +42,11 @@ impl Rdb {
             .unwrap_or_else(|| Err(Error::corrupt("no reply for the enqueue")))
     }
 
-    /// Writes many tasks in one pipelined round trip (per Cluster slot). Each task gets its
-    /// own result; a failed task does not stop the others.
+    /// Writes many tasks in one pipelined round trip: one script call per queue (per chunk
+    /// of [`BATCH_CHUNK`] tasks), one Cluster slot each. Each task gets its own result; a
+    /// failed task does not stop the others. A single task uses the per-kind scripts.
     pub(crate) async fn enqueue_many(&self, reqs: &[EnqueueRequest]) -> Result<Vec<Result<()>>> {
-        let mut cmds = Vec::with_capacity(reqs.len() + 1);
+        let mut cmds = Vec::with_capacity(reqs.len().min(64) + 1);
         let mut new_queues: Vec<&str> = Vec::new();
         for r in reqs {
             if !self.is_known_queue(&r.queue) && !new_queues.contains(&r.queue.as_str()) {
@@ -55,8 +59,25 @@ impl Rdb {
             cmds.push(sadd);
         }
         let offset = cmds.len();
-        for r in reqs {
-            cmds.push(self.enqueue_cmd(r));
+        // Which requests each command carries, in order.
+        let mut carried: Vec<Vec<usize>> = Vec::new();
+        if reqs.len() == 1 {
+            cmds.push(self.enqueue_cmd(&reqs[0]));
+            carried.push(vec![0]);
+        } else {
+            let mut by_queue: Vec<(&str, Vec<usize>)> = Vec::new();
+            for (i, r) in reqs.iter().enumerate() {
+                match by_queue.iter_mut().find(|(q, _)| *q == r.queue) {
+                    Some((_, idx)) => idx.push(i),
+                    None => by_queue.push((&r.queue, vec![i])),
+                }
+            }
+            for (queue, idx) in by_queue {
+                for chunk in idx.chunks(BATCH_CHUNK) {
+                    cmds.push(self.batch_cmd(queue, chunk.iter().map(|&i| &reqs[i])));
+                    carried.push(chunk.to_vec());
+                }
+            }
         }
         let used = [
             &*scripts::ENQUEUE,
@@ -65,28 +86,100 @@ impl Rdb {
             &*scripts::SCHEDULE_UNIQUE,
             &*scripts::ADD_TO_GROUP,
             &*scripts::ADD_TO_GROUP_UNIQUE,
+            &*scripts::ENQUEUE_BATCH,
         ];
-        let mut results = self.conn.pipeline(cmds, &used).await?;
+        let mut replies = self.conn.pipeline(cmds, &used).await?;
         if offset == 1 {
-            match &results[0] {
+            match &replies[0] {
                 Ok(_) => new_queues.iter().for_each(|q| self.mark_known_queue(q)),
                 Err(e) => tracing::warn!(error = %e, "could not register queues"),
             }
         }
-        Ok(results.drain(offset..).map(script_outcome).collect())
+        let mut out: Vec<Option<Result<()>>> = reqs.iter().map(|_| None).collect();
+        for (idx, reply) in carried.into_iter().zip(replies.drain(offset..)) {
+            match reply {
+                Ok(Value::Array(codes)) if codes.len() == idx.len() => {
+                    for (i, code) in idx.into_iter().zip(codes) {
+                        out[i] = Some(script_outcome(Ok(code)));
+                    }
+                }
+                other => {
+                    let single = idx.len() == 1;
+                    let err = || match &other {
+                        Err(e) => Err(Error::redis("enqueue failed", e.clone())),
+                        Ok(v) if single => script_outcome(Ok(v.clone())),
+                        Ok(v) => Err(Error::corrupt(format!(
+                            "unexpected reply from the batch enqueue script: {v:?}"
+                        ))),
+                    };
+                    for i in idx {
+                        out[i] = Some(err());
+                    }
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::corrupt("no reply for an enqueued task"))))
+            .collect())
+    }
+
+    /// One `enqueue_batch.lua` call for tasks of one queue.
+    fn batch_cmd<'a>(&self, queue: &str, reqs: impl Iterator<Item = &'a EnqueueRequest>) -> Cmd {
+        let qk = self.keys.queue(queue);
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(scripts::ENQUEUE_BATCH.get_hash())
+            .arg(3)
+            .arg(qk.pending())
+            .arg(qk.scheduled())
+            .arg(qk.groups())
+            .arg(qk.task_prefix())
+            .arg(qk.group_prefix())
+            .arg(self.keys.wakeup_channel())
+            .arg(format!("p:{queue}"))
+            .arg(format!("s:{queue}"));
+        for r in reqs {
+            let (kind, num, group) = match &r.placement {
+                Placement::Pending { now_ns } => ("p", *now_ns, ""),
+                Placement::Scheduled { at_secs, group } => {
+                    ("s", *at_secs, group.as_deref().unwrap_or(""))
+                }
+                Placement::Group { group, now_secs } => ("g", *now_secs, group.as_str()),
+            };
+            let (lock, ttl) = match &r.unique {
+                Some((k, t)) => (k.as_str(), t.to_string()),
+                None => ("", String::new()),
+            };
+            cmd.arg(kind)
+                .arg(&r.id)
+                .arg(&r.msg)
+                .arg(num)
+                .arg(group)
+                .arg(lock)
+                .arg(ttl);
+        }
+        cmd
     }
 
     fn enqueue_cmd(&self, r: &EnqueueRequest) -> Cmd {
         let qk = self.keys.queue(&r.queue);
         let task_key = qk.task(&r.id);
         let id = r.id.as_bytes();
+        // Decision D10: scripts wake idle redisq servers through this channel.
+        let wake = self.keys.wakeup_channel();
+        let (wake, pending_msg, sched_msg) = (
+            wake.as_bytes(),
+            format!("p:{}", r.queue),
+            format!("s:{}", r.queue),
+        );
+        let (pending_msg, sched_msg) = (pending_msg.as_bytes(), sched_msg.as_bytes());
         match (&r.placement, &r.unique) {
             (Placement::Pending { now_ns }, None) => {
                 let now = now_ns.to_string();
                 evalsha(
                     &scripts::ENQUEUE,
                     &[&task_key, &qk.pending()],
-                    &[&r.msg, id, now.as_bytes()],
+                    &[&r.msg, id, now.as_bytes(), wake, pending_msg],
                 )
             }
             (Placement::Pending { now_ns }, Some((lock, ttl))) => {
@@ -94,7 +187,14 @@ impl Rdb {
                 evalsha(
                     &scripts::ENQUEUE_UNIQUE,
                     &[lock, &task_key, &qk.pending()],
-                    &[id, ttl.as_bytes(), &r.msg, now.as_bytes()],
+                    &[
+                        id,
+                        ttl.as_bytes(),
+                        &r.msg,
+                        now.as_bytes(),
+                        wake,
+                        pending_msg,
+                    ],
                 )
             }
             (Placement::Scheduled { at_secs, group }, None) => {
@@ -103,7 +203,7 @@ impl Rdb {
                 evalsha(
                     &scripts::SCHEDULE,
                     &[&task_key, &qk.scheduled()],
-                    &[&r.msg, at.as_bytes(), id, group.as_bytes()],
+                    &[&r.msg, at.as_bytes(), id, group.as_bytes(), wake, sched_msg],
                 )
             }
             (Placement::Scheduled { at_secs, group }, Some((lock, ttl))) => {
@@ -112,7 +212,15 @@ impl Rdb {
                 evalsha(
                     &scripts::SCHEDULE_UNIQUE,
                     &[lock, &task_key, &qk.scheduled()],
-                    &[id, ttl.as_bytes(), at.as_bytes(), &r.msg, group.as_bytes()],
+                    &[
+                        id,
+                        ttl.as_bytes(),
+                        at.as_bytes(),
+                        &r.msg,
+                        group.as_bytes(),
+                        wake,
+                        sched_msg,
+                    ],
                 )
             }
             (Placement::Group { group, now_secs }, None) => {
@@ -135,7 +243,8 @@ impl Rdb {
     }
 }
 
-/// Maps an enqueue script's reply: 1 added, 0 ID conflict, -1 lock held.
+/// Maps an enqueue script's reply (or one code of the batch script): 1 added, 0 ID
+/// conflict, -1 lock held.
 fn script_outcome(reply: RedisResult<Value>) -> Result<()> {
     match reply {
         Ok(Value::Int(1)) => Ok(()),

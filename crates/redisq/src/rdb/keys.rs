@@ -71,6 +71,13 @@ impl Keys {
         format!("{}:scheduler_history:{entry_id}", self.ns)
     }
 
+    /// Pub/sub channel on which redisq wakes idle servers (decision D10; Go asynq ignores it).
+    /// Messages are `p:<queue>` (a pending list became non-empty) and `s:<queue>` (a new
+    /// earliest scheduled task).
+    pub(crate) fn wakeup_channel(&self) -> String {
+        format!("{}:redisq:wakeup", self.ns)
+    }
+
     /// Pub/sub channel carrying IDs of tasks to cancel.
     pub(crate) fn cancel_channel(&self) -> String {
         format!("{}:cancel", self.ns)

@@ -63,23 +63,121 @@ impl Rdb {
     /// `lease_until` (unix s), in one atomic step. `None` when the queue is empty or paused.
     ///
     /// A pending ID whose task hash is gone is dropped on the way (it could never run).
+    #[cfg(test)]
     pub(crate) async fn dequeue(&self, queue: &str, lease_until: i64) -> Result<Option<Dequeued>> {
+        Ok(self.dequeue_many(queue, lease_until, 1).await?.pop())
+    }
+
+    /// Like [`Rdb::dequeue`], taking up to `max` tasks in one call (decision D12); each
+    /// task's lease is written in the same atomic step that makes it active.
+    pub(crate) async fn dequeue_many(
+        &self,
+        queue: &str,
+        lease_until: i64,
+        max: usize,
+    ) -> Result<Vec<Dequeued>> {
         let qk = self.keys.queue(queue);
-        let reply: Option<(String, Vec<u8>)> = scripts::DEQUEUE
+        let reply: Vec<Vec<u8>> = scripts::DEQUEUE
             .key(qk.pending())
             .key(qk.paused())
             .key(qk.active())
             .key(qk.lease())
             .arg(lease_until)
             .arg(qk.task_prefix())
+            .arg(max.max(1))
             .invoke_async(&mut self.conn())
             .await
             .map_err(|e| Error::redis(format!("dequeue from queue {queue:?} failed"), e))?;
-        Ok(reply.map(|(id, msg)| Dequeued {
-            queue: queue.to_string(),
-            id,
-            msg,
-        }))
+        let mut out = Vec::with_capacity(reply.len() / 2);
+        let mut it = reply.into_iter();
+        while let (Some(id), Some(msg)) = (it.next(), it.next()) {
+            out.push(Dequeued {
+                queue: queue.to_string(),
+                id: String::from_utf8(id).map_err(|_| {
+                    Error::corrupt(format!("a task ID in queue {queue:?} is not UTF-8"))
+                })?,
+                msg,
+            });
+        }
+        Ok(out)
+    }
+
+    /// [`Rdb::done`] for many tasks: one script call per queue, all queues in one pipelined
+    /// round trip. Returns one result per message, in order.
+    pub(crate) async fn done_many(
+        &self,
+        msgs: &[TaskMessage],
+        now: SystemTime,
+    ) -> Result<Vec<Result<()>>> {
+        let mut by_queue: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, m) in msgs.iter().enumerate() {
+            match by_queue.iter_mut().find(|(q, _)| *q == m.queue) {
+                Some((_, idx)) => idx.push(i),
+                None => by_queue.push((&m.queue, vec![i])),
+            }
+        }
+        let mut cmds = Vec::with_capacity(by_queue.len());
+        for (queue, idx) in &by_queue {
+            let qk = self.keys.queue(queue);
+            let stats = DailyStats::new(&qk, now);
+            let expire = stats.expire_at.to_string();
+            let prefix = qk.task_prefix();
+            let locks: Vec<&str> = idx
+                .iter()
+                .map(|&i| self.unique_lock(&qk, &msgs[i]).unwrap_or(""))
+                .collect();
+            let mut args: Vec<&[u8]> =
+                vec![expire.as_bytes(), MAX_INT64.as_bytes(), prefix.as_bytes()];
+            for (&i, lock) in idx.iter().zip(&locks) {
+                args.push(msgs[i].id.as_bytes());
+                args.push(lock.as_bytes());
+            }
+            cmds.push(evalsha(
+                &scripts::DONE_MANY,
+                &[
+                    &qk.active(),
+                    &qk.lease(),
+                    &stats.processed,
+                    &qk.processed_total(),
+                ],
+                &args,
+            ));
+        }
+        let replies = self.conn.pipeline(cmds, &[&*scripts::DONE_MANY]).await?;
+        let mut out: Vec<Result<()>> = msgs.iter().map(|_| Ok(())).collect();
+        for ((queue, idx), reply) in by_queue.iter().zip(replies) {
+            match reply {
+                Ok(Value::Array(codes)) if codes.len() == idx.len() => {
+                    for (&i, code) in idx.iter().zip(codes) {
+                        if code != Value::Int(1) {
+                            out[i] = Err(Error::new(
+                                Kind::TaskNotFound,
+                                format!(
+                                    "done failed for task {:?} of queue {queue:?}: the task is not active",
+                                    msgs[i].id
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Ok(other) => {
+                    for &i in idx {
+                        out[i] = Err(Error::corrupt(format!(
+                            "unexpected reply from done_many: {other:?}"
+                        )));
+                    }
+                }
+                Err(e) => {
+                    for &i in idx {
+                        out[i] = Err(Error::redis(
+                            format!("done failed for queue {queue:?}"),
+                            e.clone(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Success without retention: removes the task, releases its unique lock if it owns it,
@@ -147,6 +245,8 @@ impl Rdb {
             .key(qk.task(&msg.id))
             .arg(&msg.id)
             .arg(unix_nanos(now))
+            .arg(self.keys.wakeup_channel())
+            .arg(format!("p:{}", msg.queue))
             .invoke_async(&mut self.conn())
             .await;
         completion_outcome(reply, "requeue", msg)
@@ -324,14 +424,28 @@ impl Rdb {
     ///
     /// Each script call moves at most [`FORWARD_BATCH`] tasks; both sets go in one pipelined
     /// round trip, repeated for a set while its last call had a full batch.
+    #[cfg(test)]
     pub(crate) async fn forward_due(&self, queue: &str, now: SystemTime) -> Result<usize> {
+        Ok(self.forward_due_next(queue, now).await?.0)
+    }
+
+    /// [`Rdb::forward_due`], also returning the earliest remaining due time (unix s) of the
+    /// queue's scheduled and retry sets, so the forwarder can sleep until then. Wakes idle
+    /// redisq servers when tasks went to pending (decision D10).
+    pub(crate) async fn forward_due_next(
+        &self,
+        queue: &str,
+        now: SystemTime,
+    ) -> Result<(usize, Option<i64>)> {
         let qk = self.keys.queue(queue);
         let (now_s, now_ns) = (unix_secs(now).to_string(), unix_nanos(now).to_string());
         let (task_prefix, group_prefix) = (qk.task_prefix(), qk.group_prefix());
         let (pending, groups) = (qk.pending(), qk.groups());
         let batch = FORWARD_BATCH.to_string();
+        let (wake, wake_msg) = (self.keys.wakeup_channel(), format!("p:{queue}"));
         let mut sources = vec![qk.scheduled(), qk.retry()];
         let mut moved = 0;
+        let mut next: Option<i64> = None;
         while !sources.is_empty() {
             let cmds: Vec<Cmd> = sources
                 .iter()
@@ -345,6 +459,8 @@ impl Rdb {
                             now_ns.as_bytes(),
                             group_prefix.as_bytes(),
                             batch.as_bytes(),
+                            wake.as_bytes(),
+                            wake_msg.as_bytes(),
                         ],
                     )
                 })
@@ -352,7 +468,7 @@ impl Rdb {
             let replies = self.conn.pipeline(cmds, &[&*scripts::FORWARD]).await?;
             let mut again = Vec::new();
             for (src, reply) in sources.into_iter().zip(replies) {
-                let (handled, n): (usize, usize) = reply
+                let (handled, n, due): (usize, usize, i64) = reply
                     .and_then(|v| redis::from_redis_value(v).map_err(RedisError::from))
                     .map_err(|e| {
                         Error::redis(format!("could not forward due tasks of {src:?}"), e)
@@ -360,11 +476,13 @@ impl Rdb {
                 moved += n;
                 if handled >= FORWARD_BATCH {
                     again.push(src);
+                } else if due >= 0 {
+                    next = Some(next.map_or(due, |x| x.min(due)));
                 }
             }
             sources = again;
         }
-        Ok(moved)
+        Ok((moved, next))
     }
 
     /// Active tasks whose lease expired at or before `cutoff` (unix s): ID and raw `msg`.

@@ -24,6 +24,8 @@ macro_rules! scripts {
 }
 
 scripts! {
+    ENQUEUE_BATCH => "enqueue_batch.lua",
+    DONE_MANY => "done_many.lua",
     ENQUEUE => "enqueue.lua",
     ENQUEUE_UNIQUE => "enqueue_unique.lua",
     SCHEDULE => "schedule.lua",

@@ -10,6 +10,16 @@ use super::{Shared, sleep_or};
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     while sleep_or(&done, shared.config.janitor_interval).await {
         for q in &shared.queues {
+            // A cheap read first: the delete script runs only when something expired.
+            let now_s = crate::option::unix_secs(SystemTime::now());
+            match shared.rdb.next_completed_expiry(q).await {
+                Ok(Some(at)) if at <= now_s => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    shared.redis_error("could not read completed tasks", &e);
+                    continue;
+                }
+            }
             let res = shared
                 .rdb
                 .delete_expired_completed(q, SystemTime::now(), shared.config.janitor_batch_size)

@@ -7,6 +7,7 @@
 //! [`subscriber`] (cancellation) and the [`healthcheck`].
 
 pub(crate) mod aggregator;
+mod completer;
 pub(crate) mod config;
 mod forwarder;
 mod healthcheck;
@@ -101,6 +102,12 @@ pub(crate) struct Shared {
     pub(crate) active: Mutex<HashMap<(String, String), Arc<ActiveTask>>>,
     pub(crate) syncer: Syncer,
     pub(crate) redis_errors: RateLimited,
+    /// Wakes the idle processor (decision D10).
+    pub(crate) wake_processor: tokio::sync::Notify,
+    /// Wakes the forwarder when an earlier scheduled or retry task appears.
+    pub(crate) wake_forwarder: tokio::sync::Notify,
+    /// Batches successful completions (decision D12).
+    pub(crate) completer: completer::Completer,
 }
 
 impl Shared {
@@ -205,6 +212,9 @@ impl Server {
             status: Mutex::new(Status::New),
             active: Mutex::new(HashMap::new()),
             redis_errors: RateLimited::new(std::time::Duration::from_secs(3)),
+            wake_processor: tokio::sync::Notify::new(),
+            wake_forwarder: tokio::sync::Notify::new(),
+            completer: completer::Completer::new(),
             config,
         });
         Ok(Server {
@@ -247,6 +257,7 @@ impl Server {
         heartbeat::beat(&shared).await;
         let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), done.clone()));
         let mut components = vec![
+            tokio::spawn(completer::run(shared.clone(), done.clone())),
             tokio::spawn(subscriber::run(shared.clone(), done.clone())),
             tokio::spawn(syncer::run(shared.clone(), done.clone())),
             tokio::spawn(recoverer::run(shared.clone(), done.clone())),

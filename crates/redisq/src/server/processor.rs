@@ -57,7 +57,13 @@ fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// The dispatch loop: one permit per running task.
+/// Most tasks taken in one dequeue call.
+const MAX_FETCH: usize = 64;
+
+/// The dispatch loop: one permit per running task. It takes as many tasks per round trip as
+/// there are free permits (decision D12), and when every queue is empty it sleeps until a
+/// redisq client wakes it (decision D10) or the task check interval passes (tasks enqueued
+/// by Go clients are found then).
 pub(crate) async fn run(
     shared: Arc<Shared>,
     handler: BoxHandler,
@@ -67,7 +73,7 @@ pub(crate) async fn run(
 ) {
     let interval = shared.config.task_check_interval;
     loop {
-        let permit = tokio::select! {
+        let first = tokio::select! {
             _ = stop.cancelled() => return,
             p = semaphore.clone().acquire_owned() => match p {
                 Ok(p) => p,
@@ -77,20 +83,32 @@ pub(crate) async fn run(
         if stop.is_cancelled() {
             return;
         }
-        let order = queue_order(&shared.config.queues, shared.config.strict_priority);
-        match dequeue_first(&shared, &order).await {
-            Ok(Some(d)) => {
-                let (shared, handler, abort) = (shared.clone(), handler.clone(), abort.clone());
-                tokio::spawn(async move { work(shared, handler, d, permit, abort).await });
+        let mut permits = vec![first];
+        while permits.len() < MAX_FETCH {
+            match semaphore.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
             }
-            Ok(None) => {
-                // All queues empty (or paused): wait interval/2 + [0, interval) holding the
-                // permit, as asynq does, so idle servers poll about once per interval.
-                let half = interval / 2;
-                let jitter = rand::rng().random_range(0..=interval.as_millis().max(1) as u64);
-                sleep_or(&stop, half + Duration::from_millis(jitter)).await;
+        }
+        let slots = permits.len();
+        match fetch(&shared, slots).await {
+            Ok(tasks) => {
+                let dry = tasks.len() < slots;
+                for d in tasks {
+                    let Some(permit) = permits.pop() else { break };
+                    let (shared, handler, abort) = (shared.clone(), handler.clone(), abort.clone());
+                    tokio::spawn(async move { work(shared, handler, d, permit, abort).await });
+                }
+                drop(permits);
+                if dry {
+                    // Every queue ran dry (or is paused): idle until woken.
+                    if !idle(&shared, &stop, interval).await {
+                        return;
+                    }
+                }
             }
             Err(e) => {
+                drop(permits);
                 shared.redis_error("could not dequeue a task", &e);
                 // Back off instead of spinning while Redis is unreachable.
                 sleep_or(&stop, interval.min(Duration::from_secs(1))).await;
@@ -99,14 +117,68 @@ pub(crate) async fn run(
     }
 }
 
-async fn dequeue_first(shared: &Shared, order: &[String]) -> Result<Option<Dequeued>> {
-    let lease_until = option::unix_secs(SystemTime::now() + shared.config.lease_duration);
-    for q in order {
-        if let Some(d) = shared.rdb.dequeue(q, lease_until).await? {
-            return Ok(Some(d));
+/// Waits until a redisq client wakes the processor (decision D10), or, every
+/// interval/2 + [0, interval) like asynq's poll, a cheap probe finds pending tasks (enqueued
+/// by Go clients, which send no wake-up). Returns false when the processor must stop.
+async fn idle(shared: &Shared, stop: &CancellationToken, interval: Duration) -> bool {
+    loop {
+        let half = interval / 2;
+        let jitter = rand::rng().random_range(0..=interval.as_millis().max(1) as u64);
+        tokio::select! {
+            _ = stop.cancelled() => return false,
+            _ = shared.wake_processor.notified() => return true,
+            _ = tokio::time::sleep(half + Duration::from_millis(jitter)) => {}
+        }
+        match shared.rdb.any_pending(&shared.queues).await {
+            Ok(false) => {}
+            Ok(true) => return true,
+            Err(e) => {
+                shared.redis_error("could not check the queues", &e);
+                return true;
+            }
         }
     }
-    Ok(None)
+}
+
+/// Takes up to `slots` tasks. Each slot picks its queue by priority on its own, so batching
+/// keeps the weighted shares; slots whose queue ran dry are filled from the others in
+/// priority order.
+async fn fetch(shared: &Shared, slots: usize) -> Result<Vec<Dequeued>> {
+    let lease_until = option::unix_secs(SystemTime::now() + shared.config.lease_duration);
+    let queues = &shared.config.queues;
+    let mut wanted: Vec<(String, usize)> = Vec::new();
+    if queues.len() == 1 || shared.config.strict_priority {
+        let first = queue_order(queues, shared.config.strict_priority).swap_remove(0);
+        wanted.push((first, slots));
+    } else {
+        for _ in 0..slots {
+            let q = queue_order(queues, false).swap_remove(0);
+            match wanted.iter_mut().find(|(w, _)| *w == q) {
+                Some((_, n)) => *n += 1,
+                None => wanted.push((q, 1)),
+            }
+        }
+    }
+    let mut got = Vec::with_capacity(slots);
+    // Queues that gave fewer tasks than asked for are empty or paused for now.
+    let mut dry: Vec<String> = Vec::new();
+    for (q, n) in wanted {
+        let tasks = shared.rdb.dequeue_many(&q, lease_until, n).await?;
+        if tasks.len() < n {
+            dry.push(q);
+        }
+        got.extend(tasks);
+    }
+    for q in queue_order(queues, shared.config.strict_priority) {
+        let need = slots - got.len();
+        if need == 0 {
+            break;
+        }
+        if !dry.contains(&q) {
+            got.extend(shared.rdb.dequeue_many(&q, lease_until, need).await?);
+        }
+    }
+    Ok(got)
 }
 
 /// How an attempt ended.
@@ -286,6 +358,12 @@ async fn finish(
         Outcome::Canceled => (HandlerError::msg(CANCELED), Outcome::Canceled),
         Outcome::LeaseLost => (HandlerError::msg(LEASE_EXPIRED), Outcome::LeaseLost),
     };
+    if err.is_panic() {
+        shared.log.error(format_args!(
+            "task {} ({}) panicked: {err}",
+            msg.id, msg.r#type
+        ));
+    }
     // The error handler sees every failure, whatever happens to the task next.
     if let Some(h) = &shared.config.error_handler {
         h(ctx, task, &err);
@@ -317,7 +395,12 @@ async fn finish(
         "task {} ({}) failed: {err}",
         msg.id, msg.r#type
     ));
+    let retry = matches!(op, Op::Retry { .. });
     write(shared, active, op).await;
+    if retry {
+        // The forwarder sleeps until the earliest due task it knows of; this one may be sooner.
+        shared.wake_forwarder.notify_one();
+    }
 }
 
 /// A state transition after an attempt.
@@ -365,7 +448,13 @@ async fn write(shared: &Arc<Shared>, active: &Arc<ActiveTask>, op: Op) {
         return;
     }
     let remaining = active.lease_remaining();
-    let res = tokio::time::timeout(remaining, op.apply(shared, &shared.rdb, &active.msg)).await;
+    let attempt = async {
+        match op {
+            Op::Done => shared.completer.done(active.msg.clone()).await,
+            _ => op.apply(shared, &shared.rdb, &active.msg).await,
+        }
+    };
+    let res = tokio::time::timeout(remaining, attempt).await;
     match res {
         Ok(Ok(())) => {}
         Ok(Err(e)) if e.is_not_found() => shared.log.warn(format_args!(

@@ -3,6 +3,9 @@
 //! Two kinds are found (spec §6.1 and decision D5): tasks whose lease expired more than
 //! `lease_grace` ago, and tasks in `active` with no lease entry at all, once they have been
 //! seen so for `lease_grace` (asynq never recovers those).
+//!
+//! It also returns aggregation sets whose deadline passed to their groups, and, on a server
+//! without a group aggregator, warns about tasks waiting in groups (see [`aggregator`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,6 +13,7 @@ use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use super::aggregator;
 use super::processor::{LEASE_EXPIRED, task_of};
 use super::{Shared, sleep_or};
 use crate::handler::HandlerError;
@@ -19,11 +23,15 @@ use crate::rdb::proto::decode_task_message;
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     // When each lease-less active task was first seen, by (queue, id).
     let mut orphans: HashMap<(String, String), Instant> = HashMap::new();
+    let mut waiting_groups = aggregator::WaitingGroups::new();
     loop {
         for q in &shared.queues {
             recover_expired(&shared, q).await;
             recover_orphans(&shared, q, &mut orphans).await;
+            aggregator::reclaim_stale_sets(&shared, q).await;
         }
+        // Without an aggregator, says why grouped tasks wait (at most once a minute).
+        waiting_groups.check(&shared).await;
         if !sleep_or(&done, shared.config.recoverer_interval).await {
             return;
         }

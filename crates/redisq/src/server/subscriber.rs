@@ -1,4 +1,6 @@
-//! The subscriber: listens on the cancel channel and cancels the named task if it runs here.
+//! The subscriber: listens on the cancel channel (cancels the named task if it runs here)
+//! and on the wake-up channel (decision D10: wakes the idle processor or the forwarder when
+//! a redisq client adds work to one of this server's queues).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +14,21 @@ const RETRY: Duration = Duration::from_secs(5);
 
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     loop {
-        match shared.rdb.subscribe_cancel().await {
+        match shared.rdb.subscribe_server_channels().await {
             Ok(pubsub) => {
+                let cancel_channel = shared.rdb.keys().cancel_channel();
                 let mut messages = pubsub.into_on_message();
                 loop {
                     tokio::select! {
                         _ = done.cancelled() => return,
                         m = messages.next() => match m {
                             Some(m) => {
-                                let id: String = m.get_payload().unwrap_or_default();
-                                cancel(&shared, &id);
+                                let payload: String = m.get_payload().unwrap_or_default();
+                                if m.get_channel_name() == cancel_channel {
+                                    cancel(&shared, &payload);
+                                } else {
+                                    wake(&shared, &payload);
+                                }
                             }
                             None => break,
                         },
@@ -36,6 +43,19 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
         if !sleep_or(&done, RETRY).await {
             return;
         }
+    }
+}
+
+fn wake(shared: &Shared, message: &str) {
+    let serves = |q: &str| shared.config.queues.contains_key(q);
+    if let Some(q) = message.strip_prefix("p:") {
+        if serves(q) {
+            shared.wake_processor.notify_one();
+        }
+    } else if let Some(q) = message.strip_prefix("s:")
+        && serves(q)
+    {
+        shared.wake_forwarder.notify_one();
     }
 }
 

@@ -301,3 +301,26 @@ pub fn unix_secs_of(t: std::time::SystemTime) -> i64 {
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
 }
+
+/// Receives the next message, failing the test after 30 s (or if every sender is gone).
+pub async fn recv<T>(rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+        Ok(Some(v)) => v,
+        Ok(None) => panic!("channel closed while waiting for a message"),
+        Err(_) => panic!("timed out waiting for a message"),
+    }
+}
+
+/// Sends `(label, ctx.is_cancelled())` on `tx` when dropped: shows that a handler's future
+/// was dropped and whether its context had been cancelled by then.
+pub struct DropProbe {
+    pub label: &'static str,
+    pub ctx: redisq::TaskContext,
+    pub tx: tokio::sync::mpsc::UnboundedSender<(&'static str, bool)>,
+}
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        let _ = self.tx.send((self.label, self.ctx.is_cancelled()));
+    }
+}

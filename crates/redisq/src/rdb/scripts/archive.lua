@@ -21,7 +21,7 @@
 --         so they carry the queue's hash tag and live in the slot of KEYS[1..8]
 -- Returns 1, or the error "NOT FOUND" when the task is not in the active list.
 -- A missing lease entry is not an error (decision D5). The unique lock is kept.
-if redis.call("LREM", KEYS[2], 0, ARGV[1]) == 0 then
+if redis.call("LREM", KEYS[2], -1, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
 redis.call("ZREM", KEYS[3], ARGV[1])

@@ -1,4 +1,5 @@
--- Takes the oldest pending task of a queue and leases it, in one atomic step (decision D12).
+-- Takes up to ARGV[3] of the oldest pending tasks of a queue and leases each one, in one
+-- atomic step (decision D12: a task is never active without a lease).
 -- KEYS[1] pending list
 -- KEYS[2] paused flag
 -- KEYS[3] active list
@@ -6,17 +7,21 @@
 -- ARGV[1] lease expiry, unix seconds (score)
 -- ARGV[2] task key prefix `<ns>:{q}:t:`; task hashes are derived from it, so they carry
 --         the queue's hash tag and live in the slot of KEYS[1..4]
--- Returns {id, msg}, or nil when the queue is paused or empty.
--- A pending ID whose task hash is gone cannot be processed: it is dropped and the next
--- one is tried, up to 100 per call (nil after that; the next call goes on).
+-- ARGV[3] how many tasks to take at most
+-- Returns {id1, msg1, id2, msg2, ...}; empty when the queue is paused or empty.
+-- A pending ID whose task hash is gone cannot be processed: it is dropped and the next one
+-- is tried (at most 100 such drops per call).
+local out = {}
 if redis.call("EXISTS", KEYS[2]) == 1 then
-    return nil
+    return out
 end
-for _ = 1, 100 do
+local want = tonumber(ARGV[3])
+local dropped = 0
+while #out < 2 * want and dropped < 100 do
     -- RPOP + LPUSH: asynq's RPOPLPUSH, skipping IDs without a task.
     local id = redis.call("RPOP", KEYS[1])
     if not id then
-        return nil
+        break
     end
     local key = ARGV[2] .. id
     local msg = redis.call("HGET", key, "msg")
@@ -25,7 +30,10 @@ for _ = 1, 100 do
         redis.call("HSET", key, "state", "active")
         redis.call("HDEL", key, "pending_since")
         redis.call("ZADD", KEYS[4], ARGV[1], id)
-        return {id, msg}
+        out[#out + 1] = id
+        out[#out + 1] = msg
+    else
+        dropped = dropped + 1
     end
 end
-return nil
+return out

@@ -7,14 +7,19 @@
 -- ARGV[3] current time, unix nanoseconds (pending_since)
 -- ARGV[4] group key prefix `<ns>:{q}:g:`
 -- ARGV[5] maximum number of tasks handled by this call
+-- ARGV[6] wake-up channel (decision D10), or "" for none
+-- ARGV[7] wake-up message
 -- Task hashes and group zsets are derived from ARGV[2] and ARGV[4]; both prefixes carry the
 -- queue's hash tag, so those keys live in the slot of KEYS[1..3].
--- Returns {handled, moved}: handled counts the due IDs taken from the source (call again
--- while it equals ARGV[5]); moved leaves out IDs dropped because their task hash is gone.
+-- Returns {handled, moved, next}: handled counts the due IDs taken from the source (call
+-- again while it equals ARGV[5]); moved leaves out IDs dropped because their task hash is
+-- gone; next is the earliest remaining score (unix s), or -1 when the source is empty.
+-- When a task went to pending, idle redisq servers are woken on ARGV[6].
 -- Decision D3: a task with a group goes to its group, and the group is registered in
 -- KEYS[3] (asynq forgets that SADD).
 local ids = redis.call("ZRANGE", KEYS[1], "-inf", ARGV[1], "BYSCORE", "LIMIT", 0, ARGV[5])
 local moved = 0
+local to_pending = 0
 for _, id in ipairs(ids) do
     local key = ARGV[2] .. id
     redis.call("ZREM", KEYS[1], id)
@@ -27,8 +32,17 @@ for _, id in ipairs(ids) do
         else
             redis.call("LPUSH", KEYS[2], id)
             redis.call("HSET", key, "state", "pending", "pending_since", ARGV[3])
+            to_pending = to_pending + 1
         end
         moved = moved + 1
     end
 end
-return {#ids, moved}
+if to_pending > 0 and ARGV[6] ~= "" then
+    redis.call("PUBLISH", ARGV[6], ARGV[7])
+end
+local first = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
+local next_due = -1
+if first[2] then
+    next_due = math.floor(tonumber(first[2]))
+end
+return {#ids, moved, next_due}

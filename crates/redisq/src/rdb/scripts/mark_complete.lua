@@ -14,7 +14,7 @@
 -- ARGV[5] largest int64, 9223372036854775807 (the total wraps to 1 there)
 -- Returns 1, or the error "NOT FOUND" when the task is not in the active list.
 -- A missing lease entry is not an error (decision D5).
-if redis.call("LREM", KEYS[1], 0, ARGV[1]) == 0 then
+if redis.call("LREM", KEYS[1], -1, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
 redis.call("ZREM", KEYS[2], ARGV[1])

@@ -1,0 +1,191 @@
+//! `redisq bench`: throughput, latency and Redis cost of the hot path.
+//!
+//! Every mode prints its figures plus Redis commands and Redis CPU time per task, taken from
+//! `INFO` before and after the measured part. Without `--redis` a private `redis-server` is
+//! started for the run. With `--redis` the benchmark writes under the key namespace
+//! `redisq-bench` only, and deletes those keys first.
+
+mod modes;
+mod stats;
+
+use std::error::Error;
+use std::fmt;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use redisq::{RedisConnOpt, parse_redis_uri};
+use redisq_test_support::{RedisServer, redis_server_available};
+
+pub(crate) use self::stats::RedisStats;
+
+pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The namespace the benchmark writes under.
+pub(crate) const NAMESPACE: &str = "redisq-bench";
+
+/// What to measure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Mode {
+    /// Enqueue N tasks from C concurrent producers (optionally in batches of K).
+    Enqueue,
+    /// Prefill N tasks (untimed), then drain them with a server of concurrency C.
+    Process,
+    /// Enqueue at a fixed rate R while a server runs; latency from enqueue to handler start.
+    E2e,
+    /// Redis commands per second caused by an idle server.
+    Idle,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Enqueue => "enqueue",
+            Mode::Process => "process",
+            Mode::E2e => "e2e",
+            Mode::Idle => "idle",
+        })
+    }
+}
+
+/// Arguments of `redisq bench`.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub(crate) mode: Mode,
+    /// Redis URL (redis://, rediss://, redis-socket://, redis-sentinel://); default: a
+    /// private redis-server started for the run.
+    #[arg(long, env = "REDISQ_URL")]
+    pub(crate) redis: Option<String>,
+    /// Number of tasks.
+    #[arg(short = 'n', long, default_value_t = 100_000)]
+    pub(crate) n: usize,
+    /// Producers (enqueue) or worker concurrency (process, e2e).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) concurrency: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) payload: usize,
+    /// Enqueue in batches of this many tasks (enqueue, and the prefill of process).
+    #[arg(long)]
+    pub(crate) batch: Option<usize>,
+    /// Enqueue rate in tasks per second (e2e).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) rate: u64,
+    /// How long to observe an idle server, in seconds (idle).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) seconds: u64,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The Redis a run talks to, and the private server if one was started.
+pub(crate) struct Target {
+    pub(crate) opt: RedisConnOpt,
+    pub(crate) url: String,
+    _private: Option<RedisServer>,
+}
+
+impl Target {
+    fn open(url: Option<&str>) -> Result<Target, BoxError> {
+        match url {
+            Some(u) => Ok(Target {
+                opt: parse_redis_uri(u)?,
+                url: u.to_string(),
+                _private: None,
+            }),
+            None => {
+                if !redis_server_available() {
+                    return Err("redis-server was not found: install it (Debian/Ubuntu: apt-get install redis-server) or pass --redis URL".into());
+                }
+                let server = RedisServer::start();
+                let url = server.url();
+                Ok(Target {
+                    opt: parse_redis_uri(&url)?,
+                    url,
+                    _private: Some(server),
+                })
+            }
+        }
+    }
+
+    /// A plain connection for INFO and cleanup.
+    pub(crate) async fn raw(&self) -> Result<redis::aio::MultiplexedConnection, BoxError> {
+        let url = self.url.replace("redis-socket://", "redis+unix://");
+        Ok(redis::Client::open(url)?
+            .get_multiplexed_async_connection()
+            .await?)
+    }
+}
+
+pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
+    if args.n == 0 || args.concurrency == 0 {
+        return Err("-n and --concurrency must be at least 1".into());
+    }
+    if args.batch == Some(0) || args.rate == 0 || args.seconds == 0 {
+        return Err("--batch, --rate and --seconds must be at least 1".into());
+    }
+    let target = Target::open(args.redis.as_deref())?;
+    if args.redis.is_some() {
+        stats::delete_namespace(&mut target.raw().await?, NAMESPACE).await?;
+    }
+    let report = match args.mode {
+        Mode::Enqueue => modes::enqueue(&args, &target).await?,
+        Mode::Process => modes::process(&args, &target).await?,
+        Mode::E2e => modes::e2e(&args, &target).await?,
+        Mode::Idle => modes::idle(&args, &target).await?,
+    };
+    if args.redis.is_some() {
+        stats::delete_namespace(&mut target.raw().await?, NAMESPACE).await?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(())
+}
+
+/// Text form of a report: one `name: value` line per figure.
+fn render(report: &serde_json::Value) -> String {
+    let mut out = String::new();
+    if let Some(map) = report.as_object() {
+        for (k, v) in map {
+            match v {
+                serde_json::Value::Object(inner) => {
+                    out.push_str(&format!("{k}:\n"));
+                    for (ik, iv) in inner {
+                        match iv {
+                            serde_json::Value::Object(deeper) => {
+                                out.push_str(&format!("  {ik}:\n"));
+                                for (dk, dv) in deeper {
+                                    out.push_str(&format!("    {dk:<26} {}\n", plain(dv)));
+                                }
+                            }
+                            iv => out.push_str(&format!("  {ik:<28} {}\n", plain(iv))),
+                        }
+                    }
+                }
+                v => out.push_str(&format!("{k:<30} {}\n", plain(v))),
+            }
+        }
+    }
+    out
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => format!("{f:.3}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Seconds as f64, for reports.
+pub(crate) fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}

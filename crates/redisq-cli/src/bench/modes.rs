@@ -1,0 +1,265 @@
+//! The four benchmark modes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use redisq::{Client, Config, Server, Task, TaskContext, TaskOption};
+use serde_json::json;
+use tokio::sync::{Mutex, oneshot};
+
+use super::{BenchArgs, BoxError, NAMESPACE, RedisStats, Target, secs};
+
+async fn client(target: &Target) -> Result<Client, BoxError> {
+    Ok(Client::builder(target.opt.clone())
+        .namespace(NAMESPACE)
+        .connect()
+        .await?)
+}
+
+fn payload(size: usize) -> Vec<u8> {
+    vec![b'x'; size]
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Enqueues `n` tasks from `producers` clients, in batches when `batch` is set.
+async fn fill(
+    target: &Target,
+    n: usize,
+    producers: usize,
+    size: usize,
+    batch: Option<usize>,
+) -> Result<(), BoxError> {
+    let mut jobs = Vec::new();
+    for p in 0..producers {
+        let share = n / producers + usize::from(p < n % producers);
+        let c = client(target).await?;
+        jobs.push(tokio::spawn(async move {
+            let task = Task::new("bench", payload(size));
+            match batch {
+                None => {
+                    for _ in 0..share {
+                        c.enqueue(&task).await?;
+                    }
+                }
+                Some(k) => {
+                    let mut left = share;
+                    while left > 0 {
+                        let m = left.min(k);
+                        let tasks = vec![task.clone(); m];
+                        for r in c.enqueue_batch(&tasks, []).await {
+                            r?;
+                        }
+                        left -= m;
+                    }
+                }
+            }
+            Ok::<(), redisq::Error>(())
+        }));
+    }
+    for j in jobs {
+        j.await??;
+    }
+    Ok(())
+}
+
+pub(crate) async fn enqueue(
+    args: &BenchArgs,
+    target: &Target,
+) -> Result<serde_json::Value, BoxError> {
+    let mut raw = target.raw().await?;
+    let before = RedisStats::read(&mut raw).await?;
+    let started = Instant::now();
+    fill(target, args.n, args.concurrency, args.payload, args.batch).await?;
+    let elapsed = started.elapsed();
+    let delta = RedisStats::read(&mut raw).await?.since(&before);
+    Ok(json!({
+        "mode": "enqueue",
+        "tasks": args.n,
+        "producers": args.concurrency,
+        "payload_bytes": args.payload,
+        "batch": args.batch,
+        "seconds": secs(elapsed),
+        "tasks_per_second": args.n as f64 / secs(elapsed),
+        "redis": delta.per_task(args.n),
+    }))
+}
+
+fn bench_config(concurrency: usize) -> Config {
+    Config::new()
+        .namespace(NAMESPACE)
+        .concurrency(concurrency)
+        .log_level(redisq::LogLevel::Warn)
+}
+
+pub(crate) async fn process(
+    args: &BenchArgs,
+    target: &Target,
+) -> Result<serde_json::Value, BoxError> {
+    fill(
+        target,
+        args.n,
+        4,
+        args.payload,
+        Some(args.batch.unwrap_or(1000)),
+    )
+    .await?;
+    let mut raw = target.raw().await?;
+    let n = args.n;
+    let count = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = oneshot::channel::<Instant>();
+    let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
+    let handler = {
+        let (count, tx) = (count.clone(), tx.clone());
+        move |_ctx: TaskContext, _task: Task| {
+            let (count, tx) = (count.clone(), tx.clone());
+            async move {
+                if count.fetch_add(1, Ordering::Relaxed) + 1 == n
+                    && let Some(tx) = tx.lock().ok().and_then(|mut t| t.take())
+                {
+                    let _ = tx.send(Instant::now());
+                }
+                Ok(())
+            }
+        }
+    };
+    let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
+    let before = RedisStats::read(&mut raw).await?;
+    let started = Instant::now();
+    server.start(handler).await?;
+    let last_call = rx.await?;
+    // The last acknowledgement: the processed counter reaches n.
+    let key = format!("{NAMESPACE}:{{default}}:processed");
+    let mut polls = 0u64;
+    loop {
+        let done: Option<u64> = redis::cmd("GET").arg(&key).query_async(&mut raw).await?;
+        polls += 1;
+        if done.unwrap_or(0) >= n as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    let last_ack = started.elapsed();
+    let mut delta = RedisStats::read(&mut raw).await?.since(&before);
+    delta.commands = delta.commands.saturating_sub(polls);
+    server.shutdown().await;
+    let to_call = last_call.duration_since(started);
+    Ok(json!({
+        "mode": "process",
+        "tasks": n,
+        "concurrency": args.concurrency,
+        "payload_bytes": args.payload,
+        "seconds_to_last_handler_call": secs(to_call),
+        "seconds_to_last_ack": secs(last_ack),
+        "tasks_per_second": n as f64 / secs(last_ack),
+        "redis": delta.per_task(n),
+    }))
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)] as f64 / 1e6
+}
+
+pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json::Value, BoxError> {
+    let n = args.n;
+    let latencies = Arc::new(Mutex::new(Vec::<u64>::with_capacity(n)));
+    let (tx, rx) = oneshot::channel::<()>();
+    let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
+    let handler = {
+        let (latencies, tx) = (latencies.clone(), tx.clone());
+        move |_ctx: TaskContext, task: Task| {
+            let (latencies, tx) = (latencies.clone(), tx.clone());
+            async move {
+                let now = now_ns();
+                let mut sent = [0u8; 8];
+                sent.copy_from_slice(&task.payload()[..8]);
+                let mut l = latencies.lock().await;
+                l.push(now.saturating_sub(u64::from_le_bytes(sent)));
+                if l.len() == n
+                    && let Some(tx) = tx.lock().ok().and_then(|mut t| t.take())
+                {
+                    let _ = tx.send(());
+                }
+                Ok(())
+            }
+        }
+    };
+    let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
+    server.start(handler).await?;
+    let producer = client(target).await?;
+    let mut raw = target.raw().await?;
+    // Let the server reach its idle state first, as a long-running server would be.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = RedisStats::read(&mut raw).await?;
+    let filler = payload(args.payload.saturating_sub(8));
+    let start = tokio::time::Instant::now();
+    let period = Duration::from_nanos(1_000_000_000 / args.rate);
+    for i in 0..n {
+        tokio::time::sleep_until(start + period * i as u32).await;
+        let mut body = now_ns().to_le_bytes().to_vec();
+        body.extend_from_slice(&filler);
+        producer
+            .enqueue_with(&Task::new("bench", body), [TaskOption::max_retry(0)])
+            .await?;
+    }
+    rx.await?;
+    let delta = RedisStats::read(&mut raw).await?.since(&before);
+    server.shutdown().await;
+    let mut l = latencies.lock().await.clone();
+    l.sort_unstable();
+    Ok(json!({
+        "mode": "e2e",
+        "tasks": n,
+        "rate_per_second": args.rate,
+        "concurrency": args.concurrency,
+        "latency_ms": {
+            "p50": percentile(&l, 50.0),
+            "p90": percentile(&l, 90.0),
+            "p99": percentile(&l, 99.0),
+            "p99.9": percentile(&l, 99.9),
+            "max": percentile(&l, 100.0),
+        },
+        "redis": delta.per_task(n),
+    }))
+}
+
+pub(crate) async fn idle(args: &BenchArgs, target: &Target) -> Result<serde_json::Value, BoxError> {
+    let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
+    server
+        .start(|_c: TaskContext, _t: Task| async { Ok(()) })
+        .await?;
+    let mut raw = target.raw().await?;
+    // Skip start-up work (first heartbeat, recoverer, first forward).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = RedisStats::read(&mut raw).await?;
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let delta = RedisStats::read(&mut raw).await?.since(&before);
+    server.shutdown().await;
+    let per_second = |v: u64| v as f64 / args.seconds as f64;
+    // The INFO that closes the window is counted; leave it out.
+    let commands = delta.commands.saturating_sub(1);
+    let breakdown: serde_json::Map<String, serde_json::Value> = delta
+        .per_command
+        .iter()
+        .filter(|(k, _)| k.as_str() != "info")
+        .map(|(k, v)| (k.clone(), json!(per_second(*v))))
+        .collect();
+    Ok(json!({
+        "mode": "idle",
+        "seconds": args.seconds,
+        "queues": 1,
+        "redis_commands_per_second": per_second(commands),
+        "per_command_per_second": breakdown,
+        "redis_cpu_ms_per_second": delta.cpu * 1e3 / args.seconds as f64,
+    }))
+}

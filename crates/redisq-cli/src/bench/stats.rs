@@ -1,0 +1,107 @@
+//! Redis-side cost, from `INFO` deltas.
+
+use std::collections::BTreeMap;
+
+use redis::aio::MultiplexedConnection;
+
+use super::BoxError;
+
+/// Counters read from `INFO`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RedisStats {
+    /// `total_commands_processed` (commands run inside Lua scripts included).
+    pub(crate) commands: u64,
+    /// `used_cpu_user + used_cpu_sys`, seconds.
+    pub(crate) cpu: f64,
+    /// Calls per command name (`INFO commandstats`).
+    pub(crate) per_command: BTreeMap<String, u64>,
+}
+
+impl RedisStats {
+    /// Reads the counters (one `INFO` command, which the delta then includes).
+    pub(crate) async fn read(c: &mut MultiplexedConnection) -> Result<RedisStats, BoxError> {
+        let info: String = redis::cmd("INFO").arg("everything").query_async(c).await?;
+        let mut s = RedisStats::default();
+        let (mut user, mut sys) = (0.0, 0.0);
+        for line in info.lines() {
+            if let Some(v) = line.strip_prefix("total_commands_processed:") {
+                s.commands = v.trim().parse().unwrap_or(0);
+            } else if let Some(v) = line.strip_prefix("used_cpu_user:") {
+                user = v.trim().parse().unwrap_or(0.0);
+            } else if let Some(v) = line.strip_prefix("used_cpu_sys:") {
+                sys = v.trim().parse().unwrap_or(0.0);
+            } else if let Some(rest) = line.strip_prefix("cmdstat_") {
+                // cmdstat_evalsha:calls=3,usec=...
+                if let Some((name, fields)) = rest.split_once(':') {
+                    let calls = fields
+                        .split(',')
+                        .find_map(|f| f.strip_prefix("calls="))
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0);
+                    s.per_command.insert(name.to_string(), calls);
+                }
+            }
+        }
+        s.cpu = user + sys;
+        Ok(s)
+    }
+
+    /// What happened between `before` and `self`.
+    pub(crate) fn since(&self, before: &RedisStats) -> RedisStats {
+        let mut per_command = BTreeMap::new();
+        for (k, v) in &self.per_command {
+            let d = v.saturating_sub(before.per_command.get(k).copied().unwrap_or(0));
+            if d > 0 {
+                per_command.insert(k.clone(), d);
+            }
+        }
+        RedisStats {
+            commands: self.commands.saturating_sub(before.commands),
+            cpu: (self.cpu - before.cpu).max(0.0),
+            per_command,
+        }
+    }
+
+    /// Report fields: commands and CPU µs per task.
+    pub(crate) fn per_task(&self, tasks: usize) -> serde_json::Value {
+        let n = tasks.max(1) as f64;
+        let per_command: serde_json::Map<String, serde_json::Value> = self
+            .per_command
+            .iter()
+            .filter(|(k, _)| k.as_str() != "info")
+            .map(|(k, v)| (k.clone(), serde_json::json!(*v as f64 / n)))
+            .collect();
+        serde_json::json!({
+            "redis_commands": self.commands,
+            "redis_commands_per_task": self.commands as f64 / n,
+            "redis_cpu_seconds": self.cpu,
+            "redis_cpu_us_per_task": self.cpu * 1e6 / n,
+            "per_command_per_task": per_command,
+        })
+    }
+}
+
+/// Deletes every key of the benchmark's namespace (only used on a Redis given by URL).
+pub(crate) async fn delete_namespace(
+    c: &mut MultiplexedConnection,
+    namespace: &str,
+) -> Result<(), BoxError> {
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{namespace}:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(c)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = redis::cmd("UNLINK").arg(&keys).query_async(c).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
