@@ -312,10 +312,3 @@ fn lock_ttl_secs(p: &Placement, ttl: std::time::Duration, now: SystemTime, r: &R
         _ => ttl.as_secs().max(1),
     }
 }
-
-impl Error {
-    /// A copy with the same kind and message, for reporting one failure to many callers.
-    pub(crate) fn clone_kind(&self) -> Error {
-        Error::new(self.kind(), self.to_string())
-    }
-}

@@ -63,8 +63,10 @@ impl Error {
         self
     }
 
-    pub(crate) fn kind(&self) -> Kind {
-        self.kind
+    /// A copy with the same kind and message (the source is not cloneable), for reporting
+    /// one failure to many callers.
+    pub(crate) fn clone_kind(&self) -> Error {
+        Error::new(self.kind, self.to_string())
     }
 
     pub(crate) fn duplicate_task() -> Self {

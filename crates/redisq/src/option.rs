@@ -248,7 +248,6 @@ pub(crate) fn unix_nanos(t: SystemTime) -> i64 {
 }
 
 /// A time from unix seconds.
-#[cfg_attr(not(test), allow(dead_code))] // used when reading tasks back
 pub(crate) fn from_unix_secs(s: i64) -> SystemTime {
     if s >= 0 {
         UNIX_EPOCH + Duration::from_secs(s.unsigned_abs())

@@ -34,6 +34,8 @@ pub(crate) enum Mode {
     E2e,
     /// Redis commands per second caused by an idle server.
     Idle,
+    /// Schedule N tasks due at whole seconds (R per second); lateness after the due time.
+    Scheduled,
 }
 
 impl fmt::Display for Mode {
@@ -43,6 +45,7 @@ impl fmt::Display for Mode {
             Mode::Process => "process",
             Mode::E2e => "e2e",
             Mode::Idle => "idle",
+            Mode::Scheduled => "scheduled",
         })
     }
 }
@@ -69,7 +72,7 @@ pub(crate) struct BenchArgs {
     /// Enqueue in batches of this many tasks (enqueue, and the prefill of process).
     #[arg(long)]
     pub(crate) batch: Option<usize>,
-    /// Enqueue rate in tasks per second (e2e).
+    /// Enqueue rate in tasks per second (e2e), or due tasks per second (scheduled).
     #[arg(long, default_value_t = 1000)]
     pub(crate) rate: u64,
     /// How long to observe an idle server, in seconds (idle).
@@ -135,15 +138,19 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
         Mode::Process => modes::process(&args, &target).await?,
         Mode::E2e => modes::e2e(&args, &target).await?,
         Mode::Idle => modes::idle(&args, &target).await?,
+        Mode::Scheduled => modes::scheduled(&args, &target).await?,
     };
     if args.redis.is_some() {
         stats::delete_namespace(&mut target.raw().await?, NAMESPACE).await?;
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
-        print!("{}", render(&report));
-    }
+        render(&report)
+    };
+    // A closed pipe (`| head`) is not an error worth a panic.
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(text.as_bytes());
     Ok(())
 }
 

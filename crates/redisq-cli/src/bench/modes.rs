@@ -170,21 +170,38 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)] as f64 / 1e6
 }
 
-pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json::Value, BoxError> {
-    let n = args.n;
-    let latencies = Arc::new(Mutex::new(Vec::<u64>::with_capacity(n)));
+/// Latency report of recorded nanosecond samples.
+fn latency_report(mut l: Vec<u64>) -> serde_json::Value {
+    l.sort_unstable();
+    json!({
+        "p50": percentile(&l, 50.0),
+        "p90": percentile(&l, 90.0),
+        "p99": percentile(&l, 99.0),
+        "p99.9": percentile(&l, 99.9),
+        "max": percentile(&l, 100.0),
+    })
+}
+
+/// A server whose handler records `now - <u64 ns in the first 8 payload bytes>`, and a
+/// receiver that fires once `n` samples were taken.
+async fn recording_server(
+    args: &BenchArgs,
+    target: &Target,
+    n: usize,
+) -> Result<(Server, Arc<Mutex<Vec<u64>>>, oneshot::Receiver<()>), BoxError> {
+    let samples = Arc::new(Mutex::new(Vec::<u64>::with_capacity(n)));
     let (tx, rx) = oneshot::channel::<()>();
     let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
     let handler = {
-        let (latencies, tx) = (latencies.clone(), tx.clone());
+        let (samples, tx) = (samples.clone(), tx.clone());
         move |_ctx: TaskContext, task: Task| {
-            let (latencies, tx) = (latencies.clone(), tx.clone());
+            let (samples, tx) = (samples.clone(), tx.clone());
             async move {
                 let now = now_ns();
-                let mut sent = [0u8; 8];
-                sent.copy_from_slice(&task.payload()[..8]);
-                let mut l = latencies.lock().await;
-                l.push(now.saturating_sub(u64::from_le_bytes(sent)));
+                let mut stamp = [0u8; 8];
+                stamp.copy_from_slice(&task.payload()[..8]);
+                let mut l = samples.lock().await;
+                l.push(now.saturating_sub(u64::from_le_bytes(stamp)));
                 if l.len() == n
                     && let Some(tx) = tx.lock().ok().and_then(|mut t| t.take())
                 {
@@ -196,6 +213,52 @@ pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json:
     };
     let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
     server.start(handler).await?;
+    Ok((server, samples, rx))
+}
+
+pub(crate) async fn scheduled(
+    args: &BenchArgs,
+    target: &Target,
+) -> Result<serde_json::Value, BoxError> {
+    let n = args.n;
+    let (server, samples, rx) = recording_server(args, target, n).await?;
+    let producer = client(target).await?;
+    let mut raw = target.raw().await?;
+    let before = RedisStats::read(&mut raw).await?;
+    // Due times are whole seconds (asynq stores seconds): spread the tasks over the seconds
+    // starting two seconds from now, `rate` per second.
+    let first_due = now_ns() / 1_000_000_000 + 2;
+    let filler = payload(args.payload.saturating_sub(8));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let due_s = first_due + i as u64 / args.rate;
+        let mut body = (due_s * 1_000_000_000).to_le_bytes().to_vec();
+        body.extend_from_slice(&filler);
+        let at = UNIX_EPOCH + Duration::from_secs(due_s);
+        tasks.push(Task::new("bench", body).with_option(TaskOption::process_at(at)));
+    }
+    for chunk in tasks.chunks(1000) {
+        for r in producer.enqueue_batch(chunk, []).await {
+            r?;
+        }
+    }
+    rx.await?;
+    let delta = RedisStats::read(&mut raw).await?.since(&before);
+    server.shutdown().await;
+    let l = samples.lock().await.clone();
+    Ok(json!({
+        "mode": "scheduled",
+        "tasks": n,
+        "due_per_second": args.rate,
+        "concurrency": args.concurrency,
+        "lateness_after_due_ms": latency_report(l),
+        "redis": delta.per_task(n),
+    }))
+}
+
+pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json::Value, BoxError> {
+    let n = args.n;
+    let (server, samples, rx) = recording_server(args, target, n).await?;
     let producer = client(target).await?;
     let mut raw = target.raw().await?;
     // Let the server reach its idle state first, as a long-running server would be.
@@ -215,20 +278,13 @@ pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json:
     rx.await?;
     let delta = RedisStats::read(&mut raw).await?.since(&before);
     server.shutdown().await;
-    let mut l = latencies.lock().await.clone();
-    l.sort_unstable();
+    let l = samples.lock().await.clone();
     Ok(json!({
         "mode": "e2e",
         "tasks": n,
         "rate_per_second": args.rate,
         "concurrency": args.concurrency,
-        "latency_ms": {
-            "p50": percentile(&l, 50.0),
-            "p90": percentile(&l, 90.0),
-            "p99": percentile(&l, 99.0),
-            "p99.9": percentile(&l, 99.9),
-            "max": percentile(&l, 100.0),
-        },
+        "latency_ms": latency_report(l),
         "redis": delta.per_task(n),
     }))
 }

@@ -4,9 +4,6 @@
 //! (decision D1). All per-queue keys carry the queue name as a Cluster hash tag, `{q}`, so that
 //! every key of a queue lives in one slot and scripts may touch keys derived inside Lua.
 
-// The server, inspector and scheduler use the rest of the layout.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use md5::{Digest, Md5};
 
 /// The default key namespace, shared with Go asynq.

@@ -15,23 +15,28 @@ mod read;
 mod scheduler;
 pub(crate) mod scripts;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 pub(crate) use self::conn::RedisConn;
 pub(crate) use self::enqueue::{EnqueueRequest, Placement};
 use self::keys::Keys;
-#[allow(unused_imports)]
-pub(crate) use self::process::{ArchiveLimits, Dequeued, STATS_TTL};
+pub(crate) use self::process::{ArchiveLimits, Dequeued};
 use crate::error::{Error, Result};
+
+/// How long a queue registration is trusted before the next enqueue repeats it.
+const REGISTRATION_TTL: Duration = Duration::from_secs(60);
 
 /// A connection plus the key layout of one namespace.
 #[derive(Debug)]
 pub(crate) struct Rdb {
     conn: RedisConn,
     keys: Keys,
-    // Queues this process already added to `<ns>:queues`, so that SADD is sent once per queue.
-    known_queues: Mutex<HashSet<String>>,
+    // Queues this process added to `<ns>:queues`, and when. Unlike asynq's cache, an entry
+    // goes stale after REGISTRATION_TTL, so a queue deleted by another process is registered
+    // again by the next enqueue.
+    known_queues: Mutex<HashMap<String, Instant>>,
 }
 
 impl Rdb {
@@ -39,7 +44,7 @@ impl Rdb {
         Rdb {
             conn,
             keys,
-            known_queues: Mutex::new(HashSet::new()),
+            known_queues: Mutex::new(HashMap::new()),
         }
     }
 
@@ -64,18 +69,20 @@ impl Rdb {
     fn is_known_queue(&self, queue: &str) -> bool {
         self.known_queues
             .lock()
-            .map(|k| k.contains(queue))
+            .map(|k| {
+                k.get(queue)
+                    .is_some_and(|at| at.elapsed() < REGISTRATION_TTL)
+            })
             .unwrap_or(false)
     }
 
     fn mark_known_queue(&self, queue: &str) {
         if let Ok(mut k) = self.known_queues.lock() {
-            k.insert(queue.to_string());
+            k.insert(queue.to_string(), Instant::now());
         }
     }
 
     /// Forgets a queue (after it was deleted), so the next enqueue registers it again.
-    #[allow(dead_code)]
     pub(crate) fn forget_queue(&self, queue: &str) {
         if let Ok(mut k) = self.known_queues.lock() {
             k.remove(queue);

@@ -162,8 +162,12 @@ async fn fetch(shared: &Shared, slots: usize) -> Result<Vec<Dequeued>> {
     let mut got = Vec::with_capacity(slots);
     // Queues that gave fewer tasks than asked for are empty or paused for now.
     let mut dry: Vec<String> = Vec::new();
-    for (q, n) in wanted {
-        let tasks = shared.rdb.dequeue_many(&q, lease_until, n).await?;
+    // One call per queue, sent together (one round trip on a multiplexed connection).
+    let calls = wanted
+        .iter()
+        .map(|(q, n)| shared.rdb.dequeue_many(q, lease_until, *n));
+    let results = futures_util::future::try_join_all(calls).await?;
+    for ((q, n), tasks) in wanted.into_iter().zip(results) {
         if tasks.len() < n {
             dry.push(q);
         }

@@ -35,9 +35,6 @@
 
 // Parts of the codec are only used by tests until the rest of the crate uses them.
 
-// The inspector and scheduler use the decoders and the scheduler messages.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

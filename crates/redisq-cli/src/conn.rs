@@ -1,0 +1,811 @@
+//! The global connection flags and how they become a Redis connection.
+//!
+//! Two ways to say where Redis is, as in the asynq tools:
+//!
+//! - `--redis URL` (or the `REDISQ_URL` environment variable): any URI
+//!   [`redisq::parse_redis_uri`] accepts: `redis://`, `rediss://` (TLS), `redis-socket://`
+//!   (unix socket) and `redis-sentinel://`.
+//! - asynq's flags: `-u/--uri host:port` (default `127.0.0.1:6379`), `-n/--db`,
+//!   `-p/--password`, `-U/--username`, `--cluster` with `--cluster_addrs a,b,c`, `--tls` and
+//!   `--tls_server NAME`.
+//!
+//! `--redis` and asynq's address flags exclude each other. `REDISQ_URL` is used only when none
+//! of them is given, so flags on the command line always win over the environment.
+//! `--tls_ca PEM_FILE` and `--insecure` refine TLS set up either way.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use redisq::{
+    Client, Inspector, RedisAddr, RedisClientOpt, RedisClusterClientOpt, RedisConnOpt, TlsConfig,
+    parse_redis_uri,
+};
+
+use crate::error::{CliError, CliResult, Exit, one_line};
+
+/// The environment variable holding a Redis URL.
+pub(crate) const URL_ENV: &str = "REDISQ_URL";
+/// The server asynq's `-u` defaults to.
+const DEFAULT_ADDR: &str = "127.0.0.1:6379";
+/// The nodes asynq's `--cluster_addrs` defaults to.
+const DEFAULT_CLUSTER_ADDRS: &str =
+    "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003,127.0.0.1:7004,127.0.0.1:7005";
+/// How long connecting may take before the command gives up.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one reply may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where Redis is. These flags are accepted before or after the command.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Connection")]
+pub(crate) struct ConnArgs {
+    /// Redis URL: redis://[user:password@]host[:port][/db], rediss://… (TLS),
+    /// redis-socket:///path/to.sock[?db=N] or
+    /// redis-sentinel://host:port[,host:port…][/db]?master=NAME. When neither this nor an
+    /// address flag is given, the REDISQ_URL environment variable is used
+    #[arg(long, global = true, value_name = "URL")]
+    pub(crate) redis: Option<String>,
+
+    /// Redis server address, host:port (asynq's flag) [default: 127.0.0.1:6379]
+    #[arg(short = 'u', long = "uri", global = true, value_name = "HOST:PORT")]
+    pub(crate) uri: Option<String>,
+
+    /// Redis database number [default: 0]
+    #[arg(short = 'n', long = "db", global = true, value_name = "N",
+          value_parser = clap::value_parser!(i64).range(0..))]
+    pub(crate) db: Option<i64>,
+
+    /// Redis password
+    #[arg(short = 'p', long, global = true, value_name = "PASSWORD")]
+    pub(crate) password: Option<String>,
+
+    /// Redis ACL user name
+    #[arg(short = 'U', long, global = true, value_name = "NAME")]
+    pub(crate) username: Option<String>,
+
+    /// Connect to a Redis Cluster (nodes from --cluster_addrs)
+    #[arg(long, global = true)]
+    pub(crate) cluster: bool,
+
+    /// Cluster seed nodes, comma-separated
+    /// [default: 127.0.0.1:7000,…,127.0.0.1:7005]
+    #[arg(
+        long = "cluster_addrs",
+        alias = "cluster-addrs",
+        global = true,
+        value_delimiter = ',',
+        value_name = "HOST:PORT,…",
+        requires = "cluster"
+    )]
+    pub(crate) cluster_addrs: Vec<String>,
+
+    /// Connect with TLS (verified against the system roots, or --tls_ca)
+    #[arg(long, global = true)]
+    pub(crate) tls: bool,
+
+    /// Server name the TLS certificate must match (with --tls); redisq checks the certificate
+    /// against the host it connects to, so this must equal the host of -u / --cluster_addrs
+    #[arg(
+        long = "tls_server",
+        alias = "tls-server",
+        global = true,
+        value_name = "NAME",
+        requires = "tls"
+    )]
+    pub(crate) tls_server: Option<String>,
+
+    /// Do not verify the TLS certificate (tests and trusted networks only)
+    #[arg(long, global = true)]
+    pub(crate) insecure: bool,
+
+    /// Trust the CA certificates of this PEM file instead of the system roots (with --tls or
+    /// a rediss:// URL)
+    #[arg(
+        long = "tls_ca",
+        alias = "tls-ca",
+        global = true,
+        value_name = "PEM_FILE"
+    )]
+    pub(crate) tls_ca: Option<PathBuf>,
+
+    /// Key namespace of the queues (asynq's is `asynq`)
+    #[arg(long, global = true, value_name = "NS", default_value = redisq::DEFAULT_NAMESPACE)]
+    pub(crate) namespace: String,
+}
+
+impl ConnArgs {
+    /// The asynq-style address flags given, by name (for error messages).
+    fn address_flags(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        let given = [
+            (self.uri.is_some(), "-u/--uri"),
+            (self.db.is_some(), "-n/--db"),
+            (self.password.is_some(), "-p/--password"),
+            (self.username.is_some(), "-U/--username"),
+            (self.cluster, "--cluster"),
+            (!self.cluster_addrs.is_empty(), "--cluster_addrs"),
+            (self.tls, "--tls"),
+            (self.tls_server.is_some(), "--tls_server"),
+        ];
+        for (yes, name) in given {
+            if yes {
+                out.push(name);
+            }
+        }
+        out
+    }
+
+    /// Whether any connection flag other than `--redis` was given (`redisq bench` takes only
+    /// `--redis`).
+    pub(crate) fn has_non_url_flags(&self) -> bool {
+        !self.address_flags().is_empty()
+            || self.tls_ca.is_some()
+            || self.insecure
+            || self.namespace != redisq::DEFAULT_NAMESPACE
+    }
+
+    /// Works out the connection settings, reading `REDISQ_URL` when no flag says where Redis
+    /// is. Errors are usage errors (exit code 2).
+    pub(crate) fn resolve(&self) -> CliResult<Conn> {
+        let env = std::env::var(URL_ENV).ok().filter(|v| !v.trim().is_empty());
+        self.resolve_with_env(env.as_deref())
+    }
+
+    fn resolve_with_env(&self, env_url: Option<&str>) -> CliResult<Conn> {
+        let flags = self.address_flags();
+        let mut opt = match (&self.redis, env_url) {
+            (Some(url), _) => {
+                if !flags.is_empty() {
+                    return Err(CliError::usage(format!(
+                        "--redis cannot be combined with {}: put the user, password, database \
+                         and TLS into the URL (e.g. rediss://user:pass@host:6380/2), or drop \
+                         --redis",
+                        flags.join(", ")
+                    )));
+                }
+                parse_url(url, "--redis")?
+            }
+            (None, Some(url)) if flags.is_empty() => parse_url(url, URL_ENV)?,
+            _ => self.build_from_flags()?,
+        };
+        self.apply_tls_extras(&mut opt)?;
+        if self.namespace.trim().is_empty() || self.namespace.contains(['{', '}']) {
+            return Err(CliError::usage(format!(
+                "invalid --namespace {:?}: it must be non-empty and contain no braces",
+                self.namespace
+            )));
+        }
+        Ok(Conn {
+            describe: describe(&opt),
+            opt,
+            namespace: self.namespace.clone(),
+        })
+    }
+
+    /// Settings from asynq's flags.
+    fn build_from_flags(&self) -> CliResult<RedisConnOpt> {
+        let tls = self.tls.then(TlsConfig::new);
+        if self.cluster {
+            if self.uri.is_some() {
+                return Err(CliError::usage(
+                    "-u/--uri does not apply with --cluster; list the nodes with \
+                     --cluster_addrs host:port,host:port",
+                ));
+            }
+            if self.db.is_some_and(|db| db != 0) {
+                return Err(CliError::usage(
+                    "-n/--db does not apply to a Redis Cluster: it only has database 0",
+                ));
+            }
+            let list: Vec<String> = if self.cluster_addrs.is_empty() {
+                DEFAULT_CLUSTER_ADDRS
+                    .split(',')
+                    .map(str::to_string)
+                    .collect()
+            } else {
+                self.cluster_addrs.clone()
+            };
+            let mut addrs = Vec::new();
+            for a in list.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+                let (host, port) = host_port(a, "--cluster_addrs")?;
+                self.check_tls_server(&host)?;
+                addrs.push(RedisAddr::tcp(host, port).to_string());
+            }
+            if addrs.is_empty() {
+                return Err(CliError::usage(
+                    "--cluster_addrs is empty; give at least one node as host:port",
+                ));
+            }
+            let mut o = RedisClusterClientOpt::new(addrs)
+                .dial_timeout(DIAL_TIMEOUT)
+                .read_timeout(Some(REPLY_TIMEOUT));
+            if let Some(u) = &self.username {
+                o = o.username(u);
+            }
+            if let Some(p) = &self.password {
+                o = o.password(p);
+            }
+            if let Some(t) = tls {
+                o = o.tls(t);
+            }
+            return Ok(o.into());
+        }
+        let uri = self.uri.as_deref().unwrap_or(DEFAULT_ADDR);
+        if uri.contains("://") {
+            return Err(CliError::usage(format!(
+                "-u/--uri takes host:port, not a URL; pass URLs with --redis {uri}"
+            )));
+        }
+        let (host, port) = host_port(uri, "-u/--uri")?;
+        self.check_tls_server(&host)?;
+        let mut o = RedisClientOpt::with_addr(RedisAddr::tcp(host, port))
+            .db(self.db.unwrap_or(0))
+            .dial_timeout(DIAL_TIMEOUT)
+            .read_timeout(Some(REPLY_TIMEOUT));
+        if let Some(u) = &self.username {
+            o = o.username(u);
+        }
+        if let Some(p) = &self.password {
+            o = o.password(p);
+        }
+        if let Some(t) = tls {
+            o = o.tls(t);
+        }
+        Ok(o.into())
+    }
+
+    fn check_tls_server(&self, host: &str) -> CliResult<()> {
+        match &self.tls_server {
+            Some(name) if !name.eq_ignore_ascii_case(host) => Err(CliError::usage(format!(
+                "--tls_server {name:?} differs from the host {host:?}: redisq checks the \
+                 certificate against the host it connects to, so connect with -u {name}:PORT \
+                 (or --cluster_addrs) instead, or drop --tls_server"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies `--tls_ca` and `--insecure` to TLS set up by a URL or by `--tls`.
+    fn apply_tls_extras(&self, opt: &mut RedisConnOpt) -> CliResult<()> {
+        if self.tls_ca.is_none() && !self.insecure {
+            return Ok(());
+        }
+        let flag = if self.tls_ca.is_some() {
+            "--tls_ca"
+        } else {
+            "--insecure"
+        };
+        let tls = match opt {
+            RedisConnOpt::Standalone(o) => o.tls.as_mut(),
+            RedisConnOpt::Cluster(o) => o.tls.as_mut(),
+            RedisConnOpt::Sentinel(o) => o.tls.as_mut(),
+            _ => None,
+        };
+        let Some(tls) = tls else {
+            return Err(CliError::usage(format!(
+                "{flag} needs a TLS connection: use a rediss:// URL or add --tls"
+            )));
+        };
+        if let Some(path) = &self.tls_ca {
+            let pem = std::fs::read(path).map_err(|e| {
+                CliError::usage(format!(
+                    "cannot read the --tls_ca file {}: {e}",
+                    path.display()
+                ))
+            })?;
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(CliError::usage(format!(
+                    "the --tls_ca file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                    path.display()
+                )));
+            }
+            tls.root_ca_pem = Some(pem);
+        }
+        if self.insecure {
+            tls.insecure = true;
+        }
+        Ok(())
+    }
+}
+
+fn parse_url(url: &str, from: &str) -> CliResult<RedisConnOpt> {
+    let mut opt = parse_redis_uri(url.trim()).map_err(|e| {
+        CliError::usage(format!(
+            "invalid {from} URL: {}; expected e.g. redis://localhost:6379/0",
+            one_line(&e.to_string())
+        ))
+    })?;
+    // Give up sooner than the library's defaults would on a dead server.
+    match &mut opt {
+        RedisConnOpt::Standalone(o) => o.timeouts.dial = DIAL_TIMEOUT,
+        RedisConnOpt::Sentinel(o) => o.timeouts.dial = DIAL_TIMEOUT,
+        RedisConnOpt::Cluster(o) => o.timeouts.dial = DIAL_TIMEOUT,
+        _ => {}
+    }
+    Ok(opt)
+}
+
+/// Splits `host:port`, `host` (port 6379) or `[v6]:port`.
+fn host_port(s: &str, flag: &str) -> CliResult<(String, u16)> {
+    let bad = |why: &str| {
+        CliError::usage(format!(
+            "invalid {flag} address {s:?}: {why}; expected host:port, e.g. 127.0.0.1:6379"
+        ))
+    };
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ']'"))?;
+        match after.strip_prefix(':') {
+            Some(p) => (host, Some(p)),
+            None if after.is_empty() => (host, None),
+            None => return Err(bad("unexpected text after ']'")),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err(bad("put IPv6 addresses in brackets, e.g. [::1]:6379"));
+            }
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("empty host"));
+    }
+    let port = match port {
+        None => 6379,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(bad("the port must be a number from 1 to 65535")),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+/// Where a connection goes, for messages (never with credentials).
+fn describe(opt: &RedisConnOpt) -> String {
+    match opt {
+        RedisConnOpt::Standalone(o) => {
+            let tls = if o.tls.is_some() { " (TLS)" } else { "" };
+            format!("Redis at {}{tls}", o.addr)
+        }
+        RedisConnOpt::Cluster(o) => {
+            let addrs: Vec<String> = o.addrs.iter().map(ToString::to_string).collect();
+            format!("the Redis Cluster at {}", addrs.join(","))
+        }
+        RedisConnOpt::Sentinel(o) => {
+            let addrs: Vec<String> = o.sentinel_addrs.iter().map(ToString::to_string).collect();
+            format!(
+                "the master {:?} of the sentinels at {}",
+                o.master_name,
+                addrs.join(",")
+            )
+        }
+        _ => "Redis".to_string(),
+    }
+}
+
+/// Resolved connection settings.
+#[derive(Clone, Debug)]
+pub(crate) struct Conn {
+    pub(crate) opt: RedisConnOpt,
+    pub(crate) namespace: String,
+    describe: String,
+}
+
+impl Conn {
+    /// Maps a connection failure to exit code 4 (or 2 for settings Redis rejected before
+    /// any network traffic).
+    fn connect_error(&self, e: &redisq::Error) -> CliError {
+        let text = one_line(&e.to_string());
+        if e.is_invalid_option() || e.is_invalid_uri() {
+            return CliError::usage(format!("invalid connection settings: {text}"));
+        }
+        if e.is_unsupported_server() {
+            return CliError::new(
+                Exit::Connection,
+                format!("cannot use {}: {text}", self.describe),
+            );
+        }
+        // The library's connect errors already name the address.
+        let what = if text.starts_with("could not connect") {
+            text
+        } else {
+            format!("cannot connect to {}: {text}", self.describe)
+        };
+        let lower = what.to_ascii_lowercase();
+        let hint = if lower.contains("certificate") || lower.contains("tls") {
+            "trust the server's CA with --tls_ca PEM_FILE (or skip verification with --insecure, \
+             for tests only)"
+                .to_string()
+        } else if ["wrongpass", "noauth", "auth", "password", "noperm"]
+            .iter()
+            .any(|w| lower.contains(w))
+        {
+            "check the credentials (-U/--username and -p/--password, or user:password@ in the URL)"
+                .to_string()
+        } else {
+            format!(
+                "check that Redis is running there, or point redisq elsewhere with --redis URL, \
+                 -u host:port or {URL_ENV}"
+            )
+        };
+        CliError::new(Exit::Connection, format!("{what}; {hint}"))
+    }
+
+    /// Connects an Inspector.
+    pub(crate) async fn inspector(&self) -> CliResult<Inspector> {
+        Inspector::connect_with_namespace(self.opt.clone(), &self.namespace)
+            .await
+            .map_err(|e| self.connect_error(&e))
+    }
+
+    /// Connects a Client.
+    pub(crate) async fn client(&self) -> CliResult<Client> {
+        Client::builder(self.opt.clone())
+            .namespace(self.namespace.clone())
+            .connect()
+            .await
+            .map_err(|e| self.connect_error(&e))
+    }
+
+    /// Reads `INFO` from the server (every master of a Cluster, plus `CLUSTER INFO`). The
+    /// error is a one-line text: `stats` shows it instead of the Redis section.
+    pub(crate) async fn info(&self) -> Result<RedisInfo, String> {
+        let tls_needed = match &self.opt {
+            RedisConnOpt::Standalone(o) => o.tls.is_some(),
+            RedisConnOpt::Cluster(o) => o.tls.is_some(),
+            RedisConnOpt::Sentinel(o) => o.tls.is_some(),
+            _ => false,
+        };
+        if tls_needed {
+            // rustls needs a process-wide crypto provider (the library installs the same one).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(DIAL_TIMEOUT))
+            .set_response_timeout(Some(REPLY_TIMEOUT));
+        let err = |e: redis::RedisError| one_line(&e.to_string());
+        match &self.opt {
+            RedisConnOpt::Standalone(o) => {
+                let info = connection_addr(&o.addr, o.tls.as_ref())?
+                    .into_connection_info()
+                    .map_err(err)?
+                    .set_redis_settings(redis_settings(
+                        o.db,
+                        o.username.as_deref(),
+                        o.password.as_deref(),
+                    ));
+                let client = client_for(info, o.tls.as_ref()).map_err(err)?;
+                let mut c = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(err)?;
+                let text: String = redis::cmd("INFO").query_async(&mut c).await.map_err(err)?;
+                Ok(RedisInfo {
+                    mode: "standalone",
+                    nodes: vec![(o.addr.to_string(), text)],
+                    cluster_info: None,
+                })
+            }
+            RedisConnOpt::Sentinel(o) => {
+                let sentinels = o
+                    .sentinel_addrs
+                    .iter()
+                    .map(|a| connection_addr(a, o.tls.as_ref()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut b = redis::sentinel::SentinelClientBuilder::new(
+                    sentinels,
+                    &o.master_name,
+                    redis::sentinel::SentinelServerType::Master,
+                )
+                .map_err(err)?
+                .set_client_to_redis_db(o.db);
+                if let Some(u) = &o.username {
+                    b = b.set_client_to_redis_username(u);
+                }
+                if let Some(p) = &o.password {
+                    b = b.set_client_to_redis_password(p);
+                }
+                if let Some(u) = &o.sentinel_username {
+                    b = b.set_client_to_sentinel_username(u);
+                }
+                if let Some(p) = &o.sentinel_password {
+                    b = b.set_client_to_sentinel_password(p);
+                }
+                if let Some(t) = &o.tls {
+                    let mode = tls_mode(t);
+                    b = b
+                        .set_client_to_redis_tls_mode(mode)
+                        .set_client_to_sentinel_tls_mode(mode)
+                        .set_client_to_redis_certificates(certificates(t))
+                        .set_client_to_sentinel_certificates(certificates(t));
+                }
+                let mut client = b.build().map_err(err)?;
+                let mut c = client
+                    .get_async_connection_with_config(&config)
+                    .await
+                    .map_err(err)?;
+                let text: String = redis::cmd("INFO").query_async(&mut c).await.map_err(err)?;
+                Ok(RedisInfo {
+                    mode: "sentinel",
+                    nodes: vec![(format!("master {:?}", o.master_name), text)],
+                    cluster_info: None,
+                })
+            }
+            RedisConnOpt::Cluster(o) => {
+                let nodes = o
+                    .addrs
+                    .iter()
+                    .map(|a| connection_addr(a, o.tls.as_ref()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut b = redis::cluster::ClusterClientBuilder::new(nodes)
+                    .connection_timeout(DIAL_TIMEOUT)
+                    .response_timeout(REPLY_TIMEOUT);
+                if let Some(u) = &o.username {
+                    b = b.username(u);
+                }
+                if let Some(p) = &o.password {
+                    b = b.password(p);
+                }
+                if let Some(t) = &o.tls {
+                    b = b.tls(tls_mode(t)).certs(certificates(t));
+                }
+                let client = b.build().map_err(err)?;
+                let mut c = client.get_async_connection().await.map_err(err)?;
+                // INFO goes to every master and comes back as a map of address to text.
+                let reply: redis::Value =
+                    redis::cmd("INFO").query_async(&mut c).await.map_err(err)?;
+                let mut per_node: Vec<(String, String)> = match reply {
+                    redis::Value::Map(pairs) => pairs
+                        .into_iter()
+                        .filter_map(|(k, v)| {
+                            Some((
+                                redis::from_redis_value::<String>(k).ok()?,
+                                redis::from_redis_value::<String>(v).ok()?,
+                            ))
+                        })
+                        .collect(),
+                    other => vec![(
+                        "cluster".to_string(),
+                        redis::from_redis_value::<String>(other)
+                            .map_err(|e| one_line(&e.to_string()))?,
+                    )],
+                };
+                per_node.sort();
+                let cluster_info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut c)
+                    .await
+                    .map_err(err)?;
+                Ok(RedisInfo {
+                    mode: "cluster",
+                    nodes: per_node,
+                    cluster_info: Some(cluster_info),
+                })
+            }
+            _ => Err("unsupported connection type".to_string()),
+        }
+    }
+}
+
+/// The raw `INFO` texts of a deployment.
+#[derive(Debug)]
+pub(crate) struct RedisInfo {
+    /// `standalone`, `sentinel` or `cluster`.
+    pub(crate) mode: &'static str,
+    /// `(node, INFO text)` per server.
+    pub(crate) nodes: Vec<(String, String)>,
+    /// `CLUSTER INFO` text, for a Cluster.
+    pub(crate) cluster_info: Option<String>,
+}
+
+fn connection_addr(addr: &RedisAddr, tls: Option<&TlsConfig>) -> Result<ConnectionAddr, String> {
+    match addr {
+        RedisAddr::Tcp { host, port } => Ok(match tls {
+            None => ConnectionAddr::Tcp(host.clone(), *port),
+            Some(t) => ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure: t.insecure,
+                tls_params: None,
+            },
+        }),
+        RedisAddr::Unix(path) => Ok(ConnectionAddr::Unix(path.clone())),
+        _ => Err(format!("unsupported address {addr}")),
+    }
+}
+
+fn redis_settings(db: i64, username: Option<&str>, password: Option<&str>) -> RedisConnectionInfo {
+    let mut info = RedisConnectionInfo::default().set_db(db);
+    if let Some(u) = username {
+        info = info.set_username(u);
+    }
+    if let Some(p) = password {
+        info = info.set_password(p);
+    }
+    info
+}
+
+fn tls_mode(t: &TlsConfig) -> redis::TlsMode {
+    if t.insecure {
+        redis::TlsMode::Insecure
+    } else {
+        redis::TlsMode::Secure
+    }
+}
+
+fn certificates(t: &TlsConfig) -> redis::TlsCertificates {
+    redis::TlsCertificates {
+        client_tls: t
+            .client_cert_pem
+            .as_ref()
+            .map(|(cert, key)| redis::ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+        root_cert: t.root_ca_pem.clone(),
+    }
+}
+
+fn client_for(
+    info: redis::ConnectionInfo,
+    tls: Option<&TlsConfig>,
+) -> redis::RedisResult<redis::Client> {
+    match tls {
+        Some(t) if t.root_ca_pem.is_some() || t.client_cert_pem.is_some() => {
+            redis::Client::build_with_tls(info, certificates(t))
+        }
+        _ => redis::Client::open(info),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ConnArgs {
+        ConnArgs {
+            namespace: "asynq".into(),
+            ..ConnArgs::default()
+        }
+    }
+
+    fn standalone(c: &Conn) -> &RedisClientOpt {
+        match &c.opt {
+            RedisConnOpt::Standalone(o) => o,
+            other => panic!("expected standalone, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_to_local_redis() {
+        let c = args().resolve_with_env(None).unwrap();
+        let o = standalone(&c);
+        assert_eq!(o.addr, RedisAddr::tcp("127.0.0.1", 6379));
+        assert_eq!(o.db, 0);
+        assert!(o.tls.is_none());
+    }
+
+    #[test]
+    fn asynq_flags_build_the_options() {
+        let a = ConnArgs {
+            uri: Some("redis.example:6380".into()),
+            db: Some(3),
+            password: Some("pw".into()),
+            username: Some("me".into()),
+            tls: true,
+            tls_server: Some("REDIS.example".into()),
+            ..args()
+        };
+        let c = a.resolve_with_env(Some("redis://ignored:1")).unwrap();
+        let o = standalone(&c);
+        assert_eq!(o.addr, RedisAddr::tcp("redis.example", 6380));
+        assert_eq!((o.db, o.password.as_deref()), (3, Some("pw")));
+        assert_eq!(o.username.as_deref(), Some("me"));
+        assert!(o.tls.is_some());
+    }
+
+    #[test]
+    fn url_and_env() {
+        let a = ConnArgs {
+            redis: Some("redis://h:1/2".into()),
+            ..args()
+        };
+        let c = a.resolve_with_env(Some("redis://env:9")).unwrap();
+        assert_eq!(standalone(&c).addr, RedisAddr::tcp("h", 1));
+        let c = args().resolve_with_env(Some("redis://env:9/4")).unwrap();
+        assert_eq!(standalone(&c).addr, RedisAddr::tcp("env", 9));
+        assert_eq!(standalone(&c).db, 4);
+        let err = args().resolve_with_env(Some("http://x")).unwrap_err();
+        assert_eq!(err.exit, Exit::Usage);
+        assert!(err.message.contains("REDISQ_URL"), "{}", err.message);
+    }
+
+    #[test]
+    fn conflicts_are_usage_errors() {
+        let cases = [
+            ConnArgs {
+                redis: Some("redis://h".into()),
+                uri: Some("h:1".into()),
+                ..args()
+            },
+            ConnArgs {
+                redis: Some("http://x".into()),
+                ..args()
+            },
+            ConnArgs {
+                cluster: true,
+                uri: Some("h:1".into()),
+                ..args()
+            },
+            ConnArgs {
+                cluster: true,
+                db: Some(2),
+                ..args()
+            },
+            ConnArgs {
+                uri: Some("redis://h:1".into()),
+                ..args()
+            },
+            ConnArgs {
+                uri: Some("h:notaport".into()),
+                ..args()
+            },
+            ConnArgs {
+                insecure: true,
+                ..args()
+            },
+            ConnArgs {
+                tls: true,
+                uri: Some("10.0.0.1:6379".into()),
+                tls_server: Some("redis.example".into()),
+                ..args()
+            },
+            ConnArgs {
+                namespace: "a{b}".into(),
+                ..args()
+            },
+        ];
+        for a in cases {
+            let err = a.resolve_with_env(None).unwrap_err();
+            assert_eq!(err.exit, Exit::Usage, "{a:?}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn cluster_flags() {
+        let a = ConnArgs {
+            cluster: true,
+            cluster_addrs: vec!["127.0.0.1:7000".into(), " 127.0.0.1:7001".into()],
+            password: Some("pw".into()),
+            ..args()
+        };
+        let c = a.resolve_with_env(None).unwrap();
+        let RedisConnOpt::Cluster(o) = &c.opt else {
+            panic!("expected a cluster")
+        };
+        assert_eq!(o.addrs.len(), 2);
+        assert_eq!(o.password.as_deref(), Some("pw"));
+        let c = ConnArgs {
+            cluster: true,
+            ..args()
+        }
+        .resolve_with_env(None)
+        .unwrap();
+        let RedisConnOpt::Cluster(o) = &c.opt else {
+            panic!("expected a cluster")
+        };
+        assert_eq!(o.addrs.len(), 6);
+    }
+
+    #[test]
+    fn host_ports() {
+        assert_eq!(host_port("h", "-u").unwrap(), ("h".into(), 6379));
+        assert_eq!(host_port("[::1]:7", "-u").unwrap(), ("::1".into(), 7));
+        assert!(host_port("::1:7", "-u").is_err());
+        assert!(host_port(":7", "-u").is_err());
+        assert!(host_port("h:0", "-u").is_err());
+    }
+}
