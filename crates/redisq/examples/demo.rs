@@ -6,16 +6,16 @@
 //! REDISQ_URL=redis://127.0.0.1:6379 cargo run -p redisq --example demo
 //! ```
 //!
-//! With `REDISQ_URL` the demo writes only under the key namespace `redisq-demo`.
+//! With `REDISQ_URL` the demo writes only under the key namespace `redisq-demo`. With
+//! `-- --keep` the private Redis stays up afterwards, for `redisq dash` and `redisq stats`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::AsyncCommands;
 use redisq::{
-    Client, Config, HandlerError, RedisConnOpt, ServeMux, Server, Task, TaskContext, TaskOption,
-    parse_redis_uri,
+    Client, Config, HandlerError, Inspector, ListOptions, RedisConnOpt, ServeMux, Server, Task,
+    TaskContext, TaskOption, parse_redis_uri,
 };
 use redisq_test_support::{RedisServer, redis_server_available};
 
@@ -43,7 +43,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (Some(server), opt)
         }
     };
-    run(opt).await
+    run(opt).await?;
+    if let Some(server) = &_private
+        && std::env::args().any(|a| a == "--keep")
+    {
+        println!(
+            "\nThe private Redis keeps running until Ctrl-C. Look around with:\n  \
+             cargo run -p redisq-cli -- --redis {} --namespace {NAMESPACE} dash\n  \
+             cargo run -p redisq-cli -- --redis {} --namespace {NAMESPACE} stats",
+            server.url(),
+            server.url()
+        );
+        tokio::signal::ctrl_c().await?;
+    }
+    Ok(())
 }
 
 fn say(start: Instant, line: impl std::fmt::Display) {
@@ -192,15 +205,13 @@ async fn run(opt: RedisConnOpt) -> Result<(), Box<dyn std::error::Error>> {
     server.start(mux).await?;
 
     // Wait until everything due has run: no pending, active, scheduled or retry tasks left.
-    let mut c = summary_conn(&opt).await?;
+    let inspector = Inspector::connect_with_namespace(opt.clone(), NAMESPACE).await?;
+    let queues = ["critical", "default", "low"];
     loop {
-        let mut busy = 0usize;
-        for q in ["critical", "default", "low"] {
-            let p = format!("{NAMESPACE}:{{{q}}}:");
-            busy += c.llen::<_, usize>(format!("{p}pending")).await?;
-            busy += c.llen::<_, usize>(format!("{p}active")).await?;
-            busy += c.zcard::<_, usize>(format!("{p}scheduled")).await?;
-            busy += c.zcard::<_, usize>(format!("{p}retry")).await?;
+        let mut busy = 0;
+        for q in queues {
+            let i = inspector.queue_info(q).await?;
+            busy += i.pending + i.active + i.scheduled + i.retry;
         }
         if busy == 0 {
             break;
@@ -221,47 +232,39 @@ async fn run(opt: RedisConnOpt) -> Result<(), Box<dyn std::error::Error>> {
         "{:<10} {:>7} {:>9} {:>6} {:>9} {:>9} {:>10} {:>7}",
         "queue", "pending", "scheduled", "retry", "archived", "completed", "processed", "failed"
     );
-    for q in ["critical", "default", "low"] {
-        let p = format!("{NAMESPACE}:{{{q}}}:");
-        let pending: usize = c.llen(format!("{p}pending")).await?;
-        let scheduled: usize = c.zcard(format!("{p}scheduled")).await?;
-        let retry: usize = c.zcard(format!("{p}retry")).await?;
-        let archived: usize = c.zcard(format!("{p}archived")).await?;
-        let completed: usize = c.zcard(format!("{p}completed")).await?;
-        let processed: Option<u64> = c.get(format!("{p}processed")).await?;
-        let failed: Option<u64> = c.get(format!("{p}failed")).await?;
+    for q in queues {
+        let i = inspector.queue_info(q).await?;
         println!(
-            "{q:<10} {pending:>7} {scheduled:>9} {retry:>6} {archived:>9} {completed:>9} {:>10} {:>7}",
-            processed.unwrap_or(0),
-            failed.unwrap_or(0)
+            "{q:<10} {:>7} {:>9} {:>6} {:>9} {:>9} {:>10} {:>7}",
+            i.pending,
+            i.scheduled,
+            i.retry,
+            i.archived,
+            i.completed,
+            i.processed_total,
+            i.failed_total
         );
+    }
+    for t in inspector
+        .list_archived_tasks("default", ListOptions::new())
+        .await?
+    {
+        println!("archived: {} {} — {}", t.task_type, t.id, t.last_err);
+    }
+    for t in inspector
+        .list_completed_tasks("default", ListOptions::new())
+        .await?
+    {
+        let result = t
+            .result
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        println!("completed: {} {} — result {result:?}", t.task_type, t.id);
     }
     println!(
         "\nThese are asynq's keys and bytes: a Go asynq server, the asynq CLI or asynqmon pointed\n\
          at the same Redis (and namespace) see the same queues and tasks."
     );
     Ok(())
-}
-
-/// A plain connection for the summary (a stand-in until the Inspector lists queues).
-async fn summary_conn(
-    opt: &RedisConnOpt,
-) -> Result<redis::aio::MultiplexedConnection, Box<dyn std::error::Error>> {
-    let RedisConnOpt::Standalone(o) = opt else {
-        return Err("the demo summary supports standalone Redis URLs only".into());
-    };
-    let url = match &o.addr {
-        redisq::RedisAddr::Tcp { host, port } => {
-            let auth = o
-                .password
-                .as_ref()
-                .map(|p| format!(":{p}@"))
-                .unwrap_or_default();
-            format!("redis://{auth}{host}:{port}/{}", o.db)
-        }
-        other => format!("redis+unix://{other}?db={}", o.db),
-    };
-    Ok(redis::Client::open(url)?
-        .get_multiplexed_async_connection()
-        .await?)
 }

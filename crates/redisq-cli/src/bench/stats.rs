@@ -6,6 +6,11 @@ use redis::aio::MultiplexedConnection;
 
 use super::BoxError;
 
+/// Commands the benchmarks send themselves (the rest run inside scripts).
+const TOP_LEVEL: [&str; 7] = [
+    "evalsha", "eval", "zadd", "llen", "zrange", "publish", "sadd",
+];
+
 /// Counters read from `INFO`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RedisStats {
@@ -15,6 +20,9 @@ pub(crate) struct RedisStats {
     pub(crate) cpu: f64,
     /// Calls per command name (`INFO commandstats`).
     pub(crate) per_command: BTreeMap<String, u64>,
+    /// Microseconds spent executing commands (`INFO commandstats` usec; a script's inner
+    /// commands are counted inside its EVALSHA too, so only top-level commands are summed).
+    pub(crate) command_usec: u64,
 }
 
 impl RedisStats {
@@ -33,12 +41,17 @@ impl RedisStats {
             } else if let Some(rest) = line.strip_prefix("cmdstat_") {
                 // cmdstat_evalsha:calls=3,usec=...
                 if let Some((name, fields)) = rest.split_once(':') {
-                    let calls = fields
-                        .split(',')
-                        .find_map(|f| f.strip_prefix("calls="))
-                        .and_then(|c| c.parse().ok())
-                        .unwrap_or(0);
-                    s.per_command.insert(name.to_string(), calls);
+                    let field = |key: &str| -> u64 {
+                        fields
+                            .split(',')
+                            .find_map(|f| f.strip_prefix(key))
+                            .and_then(|c| c.parse().ok())
+                            .unwrap_or(0)
+                    };
+                    s.per_command.insert(name.to_string(), field("calls="));
+                    if TOP_LEVEL.contains(&name) {
+                        s.command_usec += field("usec=");
+                    }
                 }
             }
         }
@@ -59,6 +72,7 @@ impl RedisStats {
             commands: self.commands.saturating_sub(before.commands),
             cpu: (self.cpu - before.cpu).max(0.0),
             per_command,
+            command_usec: self.command_usec.saturating_sub(before.command_usec),
         }
     }
 
@@ -76,6 +90,9 @@ impl RedisStats {
             "redis_commands_per_task": self.commands as f64 / n,
             "redis_cpu_seconds": self.cpu,
             "redis_cpu_us_per_task": self.cpu * 1e6 / n,
+            // Where that CPU goes: running commands and scripts, the rest being network I/O
+            // and the event loop (a profile of the per-call overhead).
+            "redis_command_exec_us_per_task": self.command_usec as f64 / n,
             "per_command_per_task": per_command,
         })
     }

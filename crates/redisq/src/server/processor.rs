@@ -72,6 +72,8 @@ pub(crate) async fn run(
     abort: CancellationToken,
 ) {
     let interval = shared.config.task_check_interval;
+    // Whether the last fetch filled every free slot (more tasks are likely waiting).
+    let mut backlog = false;
     loop {
         let first = tokio::select! {
             _ = stop.cancelled() => return,
@@ -82,6 +84,11 @@ pub(crate) async fn run(
         };
         if stop.is_cancelled() {
             return;
+        }
+        if backlog {
+            // Tasks are waiting: let workers that are about to finish free their slots first,
+            // so one dequeue call takes several tasks instead of one.
+            tokio::task::yield_now().await;
         }
         let mut permits = vec![first];
         while permits.len() < MAX_FETCH {
@@ -94,6 +101,7 @@ pub(crate) async fn run(
         match fetch(&shared, slots).await {
             Ok(tasks) => {
                 let dry = tasks.len() < slots;
+                backlog = !dry;
                 for d in tasks {
                     let Some(permit) = permits.pop() else { break };
                     let (shared, handler, abort) = (shared.clone(), handler.clone(), abort.clone());
