@@ -103,12 +103,16 @@ impl Rdb {
     }
 
     /// [`Rdb::done`] for many tasks: one script call per queue, all queues in one pipelined
-    /// round trip. Returns one result per message, in order.
+    /// round trip. In the same calls, takes up to `take(queue)` pending tasks of each queue
+    /// with leases until `lease_until` (decision D12), for the workers just freed. Returns one
+    /// result per message, in order, and the tasks taken.
     pub(crate) async fn done_many(
         &self,
         msgs: &[TaskMessage],
+        take: impl Fn(&str) -> usize,
+        lease_until: i64,
         now: SystemTime,
-    ) -> Result<Vec<Result<()>>> {
+    ) -> Result<(Vec<Result<()>>, Vec<Dequeued>)> {
         let mut by_queue: Vec<(&str, Vec<usize>)> = Vec::new();
         for (i, m) in msgs.iter().enumerate() {
             match by_queue.iter_mut().find(|(q, _)| *q == m.queue) {
@@ -120,14 +124,19 @@ impl Rdb {
         for (queue, idx) in &by_queue {
             let qk = self.keys.queue(queue);
             let stats = DailyStats::new(&qk, now);
-            let expire = stats.expire_at.to_string();
-            let prefix = qk.task_prefix();
+            let (expire, prefix) = (stats.expire_at.to_string(), qk.task_prefix());
+            let (want, lease) = (take(queue).to_string(), lease_until.to_string());
             let locks: Vec<&str> = idx
                 .iter()
                 .map(|&i| self.unique_lock(&qk, &msgs[i]).unwrap_or(""))
                 .collect();
-            let mut args: Vec<&[u8]> =
-                vec![expire.as_bytes(), MAX_INT64.as_bytes(), prefix.as_bytes()];
+            let mut args: Vec<&[u8]> = vec![
+                expire.as_bytes(),
+                MAX_INT64.as_bytes(),
+                prefix.as_bytes(),
+                want.as_bytes(),
+                lease.as_bytes(),
+            ];
             for (&i, lock) in idx.iter().zip(&locks) {
                 args.push(msgs[i].id.as_bytes());
                 args.push(lock.as_bytes());
@@ -139,17 +148,23 @@ impl Rdb {
                     &qk.lease(),
                     &stats.processed,
                     &qk.processed_total(),
+                    &qk.pending(),
+                    &qk.paused(),
                 ],
                 &args,
             ));
         }
         let replies = self.conn.pipeline(cmds, &[&*scripts::DONE_MANY]).await?;
         let mut out: Vec<Result<()>> = msgs.iter().map(|_| Ok(())).collect();
+        let mut taken = Vec::new();
         for ((queue, idx), reply) in by_queue.iter().zip(replies) {
-            match reply {
-                Ok(Value::Array(codes)) if codes.len() == idx.len() => {
+            let parsed = reply.and_then(|v| {
+                redis::from_redis_value::<(Vec<i64>, Vec<Vec<u8>>)>(v).map_err(RedisError::from)
+            });
+            match parsed {
+                Ok((codes, flat)) if codes.len() == idx.len() => {
                     for (&i, code) in idx.iter().zip(codes) {
-                        if code != Value::Int(1) {
+                        if code != 1 {
                             out[i] = Err(Error::new(
                                 Kind::TaskNotFound,
                                 format!(
@@ -159,12 +174,18 @@ impl Rdb {
                             ));
                         }
                     }
+                    let mut it = flat.into_iter();
+                    while let (Some(id), Some(msg)) = (it.next(), it.next()) {
+                        taken.push(Dequeued {
+                            queue: queue.to_string(),
+                            id: String::from_utf8_lossy(&id).into_owned(),
+                            msg,
+                        });
+                    }
                 }
-                Ok(other) => {
+                Ok(_) => {
                     for &i in idx {
-                        out[i] = Err(Error::corrupt(format!(
-                            "unexpected reply from done_many: {other:?}"
-                        )));
+                        out[i] = Err(Error::corrupt("unexpected reply from done_many"));
                     }
                 }
                 Err(e) => {
@@ -177,7 +198,7 @@ impl Rdb {
                 }
             }
         }
-        Ok(out)
+        Ok((out, taken))
     }
 
     /// Success without retention: removes the task, releases its unique lock if it owns it,

@@ -257,7 +257,15 @@ impl Server {
         heartbeat::beat(&shared).await;
         let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), done.clone()));
         let mut components = vec![
-            tokio::spawn(completer::run(shared.clone(), done.clone())),
+            tokio::spawn(completer::run(
+                shared.clone(),
+                done.clone(),
+                completer::Starter {
+                    handler: handler.clone(),
+                    stop: stop.clone(),
+                    abort: abort.clone(),
+                },
+            )),
             tokio::spawn(subscriber::run(shared.clone(), done.clone())),
             tokio::spawn(syncer::run(shared.clone(), done.clone())),
             tokio::spawn(recoverer::run(shared.clone(), done.clone())),

@@ -104,8 +104,11 @@ pub(crate) async fn run(
                 backlog = !dry;
                 for d in tasks {
                     let Some(permit) = permits.pop() else { break };
-                    let (shared, handler, abort) = (shared.clone(), handler.clone(), abort.clone());
-                    tokio::spawn(async move { work(shared, handler, d, permit, abort).await });
+                    let (shared, handler) = (shared.clone(), handler.clone());
+                    let (stop, abort) = (stop.clone(), abort.clone());
+                    tokio::spawn(
+                        async move { work(shared, handler, d, permit, stop, abort).await },
+                    );
                 }
                 drop(permits);
                 if dry {
@@ -221,11 +224,13 @@ pub(crate) fn task_of(msg: &TaskMessage) -> Task {
         .with_headers(msg.headers.clone())
 }
 
-async fn work(
+/// Runs one task on a worker slot and records its outcome.
+pub(crate) async fn work(
     shared: Arc<Shared>,
     handler: BoxHandler,
     d: Dequeued,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
+    stop: CancellationToken,
     abort: CancellationToken,
 ) {
     let msg = match decode_task_message(&d.msg) {
@@ -288,10 +293,29 @@ async fn work(
     )
     .await;
     cancel.cancel();
-    finish(&shared, &active, &ctx, &task, outcome).await;
+    // The slot may go straight on to the next task of this queue when that is what the
+    // dispatcher would pick anyway: the server has one queue, or strict priority and this is
+    // its first queue. (With weighted queues every slot's queue is drawn by the dispatcher, so
+    // the shares hold.)
+    let mut slot = Some(permit);
+    let config = &shared.config;
+    let next_here = !stop.is_cancelled()
+        && (config.queues.len() == 1
+            || (config.strict_priority
+                && queue_order(&config.queues, true).first() == Some(&msg.queue)));
+    finish(
+        &shared,
+        &active,
+        &ctx,
+        &task,
+        outcome,
+        next_here.then_some(&mut slot),
+    )
+    .await;
     if let Ok(mut a) = shared.active.lock() {
         a.remove(&key);
     }
+    drop(slot);
 }
 
 async fn run_attempt(
@@ -350,16 +374,16 @@ async fn finish(
     ctx: &TaskContext,
     task: &Task,
     outcome: Outcome,
+    slot: Option<&mut Option<OwnedSemaphorePermit>>,
 ) {
     let msg = &active.msg;
     let (err, cause) = match outcome {
         Outcome::Success => {
-            let op = if msg.retention > 0 {
-                Op::Complete
+            if msg.retention > 0 {
+                write(shared, active, Op::Complete).await;
             } else {
-                Op::Done
-            };
-            write(shared, active, op).await;
+                write_done(shared, active, slot.and_then(|s| s.take())).await;
+            }
             return;
         }
         Outcome::Aborted => {
@@ -460,13 +484,38 @@ async fn write(shared: &Arc<Shared>, active: &Arc<ActiveTask>, op: Op) {
         return;
     }
     let remaining = active.lease_remaining();
-    let attempt = async {
-        match op {
-            Op::Done => shared.completer.done(active.msg.clone()).await,
-            _ => op.apply(shared, &shared.rdb, &active.msg).await,
-        }
-    };
-    let res = tokio::time::timeout(remaining, attempt).await;
+    let res = tokio::time::timeout(remaining, op.apply(shared, &shared.rdb, &active.msg)).await;
+    record(shared, active, op, remaining, res);
+}
+
+/// Writes a success without retention through the completer (batched, decision D12), handing
+/// over the worker's slot when it may run another task of the queue.
+async fn write_done(
+    shared: &Arc<Shared>,
+    active: &Arc<ActiveTask>,
+    slot: Option<OwnedSemaphorePermit>,
+) {
+    if !active.lease_valid() {
+        shared.log.warn(format_args!(
+            "lease of task {} expired; skipping the write (the recoverer will handle it)",
+            active.msg.id
+        ));
+        return;
+    }
+    let remaining = active.lease_remaining();
+    let res =
+        tokio::time::timeout(remaining, shared.completer.done(active.msg.clone(), slot)).await;
+    record(shared, active, Op::Done, remaining, res);
+}
+
+/// Logs the outcome of a write; a Redis failure goes to the syncer.
+fn record(
+    shared: &Arc<Shared>,
+    active: &Arc<ActiveTask>,
+    op: Op,
+    remaining: Duration,
+    res: std::result::Result<Result<()>, tokio::time::error::Elapsed>,
+) {
     match res {
         Ok(Ok(())) => {}
         Ok(Err(e)) if e.is_not_found() => shared.log.warn(format_args!(

@@ -1,22 +1,29 @@
 -- Success without retention for several active tasks of one queue: deletes each task and
--- counts them as processed, in one call (the batched form of done.lua).
+-- counts them as processed, in one call (the batched form of done.lua); then, when asked,
+-- takes up to ARGV[4] pending tasks for the workers that just became free, leasing each one
+-- in this same atomic step (decision D12), exactly as dequeue.lua does.
 -- KEYS[1] active list
 -- KEYS[2] lease zset
 -- KEYS[3] daily processed counter `processed:<YYYY-MM-DD>`
 -- KEYS[4] total processed counter
+-- KEYS[5] pending list
+-- KEYS[6] paused flag
 -- ARGV[1] expiry of the daily counter, unix seconds (now + 90 days)
--- ARGV[2] largest int64, 9223372036854775807 (the total wraps to 1 there)
+-- ARGV[2] largest int64, 9223372036854775807 (the total wraps there)
 -- ARGV[3] task key prefix `<ns>:{q}:t:`; task hashes are derived from it (same hash tag)
--- ARGV[4..] pairs: task id, unique lock key or "" (a lock key always carries the queue's
+-- ARGV[4] how many pending tasks to take afterwards (0 for none)
+-- ARGV[5] lease expiry of taken tasks, unix seconds
+-- ARGV[6..] pairs: task id, unique lock key or "" (a lock key always carries the queue's
 --           hash tag, see keys.rs)
--- Returns one entry per task: 1 done, 0 when the task is not in the active list.
+-- Returns {codes, taken}: one code per task (1 done, 0 when the task is not in the active
+-- list), and {id1, msg1, id2, msg2, ...} for the tasks taken.
 -- The active list is scanned from its tail, where the oldest tasks are (LREM -1).
-local out = {}
+local codes = {}
 local done = 0
-for i = 4, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
     local id = ARGV[i]
     if redis.call("LREM", KEYS[1], -1, id) == 0 then
-        out[#out + 1] = 0
+        codes[#codes + 1] = 0
     else
         redis.call("ZREM", KEYS[2], id)
         redis.call("DEL", ARGV[3] .. id)
@@ -25,7 +32,7 @@ for i = 4, #ARGV, 2 do
             redis.call("DEL", lock)
         end
         done = done + 1
-        out[#out + 1] = 1
+        codes[#codes + 1] = 1
     end
 end
 if done > 0 then
@@ -40,4 +47,27 @@ if done > 0 then
         redis.call("INCRBY", KEYS[4], done)
     end
 end
-return out
+local taken = {}
+local want = tonumber(ARGV[4])
+if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
+    local dropped = 0
+    while #taken < 2 * want and dropped < 100 do
+        local id = redis.call("RPOP", KEYS[5])
+        if not id then
+            break
+        end
+        local key = ARGV[3] .. id
+        local msg = redis.call("HGET", key, "msg")
+        if msg then
+            redis.call("LPUSH", KEYS[1], id)
+            redis.call("HSET", key, "state", "active")
+            redis.call("HDEL", key, "pending_since")
+            redis.call("ZADD", KEYS[2], ARGV[5], id)
+            taken[#taken + 1] = id
+            taken[#taken + 1] = msg
+        else
+            dropped = dropped + 1
+        end
+    end
+end
+return {codes, taken}
