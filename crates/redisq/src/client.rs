@@ -304,7 +304,7 @@ fn placement(r: &Resolved, now: SystemTime) -> (Placement, TaskState, Option<Sys
 /// `process_at + ttl - now`, truncated to whole seconds like asynq.
 fn lock_ttl_secs(p: &Placement, ttl: std::time::Duration, now: SystemTime, r: &Resolved) -> u64 {
     match (p, r.process_at) {
-        (Placement::Scheduled { .. }, Some(at)) => (at + ttl)
+        (Placement::Scheduled { .. }, Some(at)) => option::add_saturating(at, ttl)
             .duration_since(now)
             .map(|d| d.as_secs())
             .unwrap_or(0)

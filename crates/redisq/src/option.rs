@@ -185,7 +185,15 @@ pub(crate) fn resolve<'a>(
                 r.unique_ttl = Some(*ttl);
             }
             TaskOption::ProcessAt(t) => r.process_at = Some(*t),
-            TaskOption::ProcessIn(d) => r.process_at = Some(now + *d),
+            TaskOption::ProcessIn(d) => {
+                let at = now.checked_add(*d).ok_or_else(|| {
+                    Error::invalid_option(format!(
+                        "ProcessIn({}) is too far in the future",
+                        go_duration(*d)
+                    ))
+                })?;
+                r.process_at = Some(at);
+            }
             TaskOption::TaskId(id) => {
                 if id.trim().is_empty() {
                     return Err(Error::invalid_option("task ID cannot be empty"));
@@ -228,6 +236,14 @@ fn secs_i64(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// `t + d`, saturating at a time far in the future instead of overflowing (delays and
+/// timeouts may come from user code or from data in Redis).
+pub(crate) fn add_saturating(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(100 * 365 * 24 * 3600)))
+        .unwrap_or(t)
+}
+
 /// Unix seconds of a time (negative before 1970), truncated towards the past like Go's `Unix()`.
 pub(crate) fn unix_secs(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -249,11 +265,13 @@ pub(crate) fn unix_nanos(t: SystemTime) -> i64 {
 
 /// A time from unix seconds.
 pub(crate) fn from_unix_secs(s: i64) -> SystemTime {
-    if s >= 0 {
-        UNIX_EPOCH + Duration::from_secs(s.unsigned_abs())
+    let d = Duration::from_secs(s.unsigned_abs());
+    let t = if s >= 0 {
+        UNIX_EPOCH.checked_add(d)
     } else {
-        UNIX_EPOCH - Duration::from_secs(s.unsigned_abs())
-    }
+        UNIX_EPOCH.checked_sub(d)
+    };
+    t.unwrap_or(UNIX_EPOCH)
 }
 
 /// Go's `time.Duration.String()`.

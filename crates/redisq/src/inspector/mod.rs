@@ -145,6 +145,17 @@ impl Inspector {
         })
     }
 
+    /// The archive limits used when this inspector archives tasks (decision D2; default
+    /// 10 000 tasks and 90 days, like the server's). Set them to the servers' limits so an
+    /// archive action does not trim more than the servers would.
+    pub fn with_archive_limits(mut self, max_size: u64, max_age: std::time::Duration) -> Self {
+        self.archive_limits = ArchiveLimits {
+            max_size: max_size.max(1),
+            max_age,
+        };
+        self
+    }
+
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<()> {
         self.rdb.ping().await

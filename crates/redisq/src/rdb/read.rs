@@ -43,6 +43,28 @@ fn first_score(v: &redis::Value) -> Option<i64> {
 }
 
 impl Rdb {
+    /// Removes IDs from `active` and `lease` whose task hash is gone: lease entries expired at
+    /// or before `cutoff` (unix s), and the given `ids`. Returns how many were removed.
+    pub(crate) async fn remove_ghosts(
+        &self,
+        queue: &str,
+        cutoff: i64,
+        ids: &[String],
+    ) -> Result<usize> {
+        let qk = self.keys.queue(queue);
+        let mut inv = super::scripts::REMOVE_GHOSTS.prepare_invoke();
+        inv.key(qk.active())
+            .key(qk.lease())
+            .arg(qk.task_prefix())
+            .arg(cutoff);
+        for id in ids {
+            inv.arg(id);
+        }
+        inv.invoke_async(&mut self.conn())
+            .await
+            .map_err(|e| Error::redis("could not remove entries of missing tasks", e))
+    }
+
     /// Whether any of these queues has pending tasks: one `LLEN` per queue in one round
     /// trip. The idle processor's cheap probe for tasks enqueued by Go clients.
     pub(crate) async fn any_pending(&self, queues: &[String]) -> Result<bool> {

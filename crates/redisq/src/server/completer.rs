@@ -115,7 +115,10 @@ async fn write_batch(
         }
     };
     let now = SystemTime::now();
-    let lease_until = crate::option::unix_secs(now + shared.config.lease_duration);
+    let lease_until = crate::option::unix_secs(crate::option::add_saturating(
+        now,
+        shared.config.lease_duration,
+    ));
     let res = shared.rdb.done_many(&msgs, take, lease_until, now).await;
     let (results, taken) = match res {
         Ok(r) => r,

@@ -424,6 +424,9 @@ impl Config {
                 self.heartbeat_interval, self.lease_duration
             ));
         }
+        if self.lease_grace < Duration::from_secs(1) {
+            return bad("lease_grace must be at least 1s".into());
+        }
         if self.janitor_batch_size == 0 {
             return bad("janitor_batch_size must be at least 1".into());
         }

@@ -98,31 +98,26 @@ pub(crate) async fn run(
             }
         }
         let slots = permits.len();
-        match fetch(&shared, slots).await {
-            Ok(tasks) => {
-                let dry = tasks.len() < slots;
-                backlog = !dry;
-                for d in tasks {
-                    let Some(permit) = permits.pop() else { break };
-                    let (shared, handler) = (shared.clone(), handler.clone());
-                    let (stop, abort) = (stop.clone(), abort.clone());
-                    tokio::spawn(
-                        async move { work(shared, handler, d, permit, stop, abort).await },
-                    );
-                }
-                drop(permits);
-                if dry {
-                    // Every queue ran dry (or is paused): idle until woken.
-                    if !idle(&shared, &stop, interval).await {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                drop(permits);
-                shared.redis_error("could not dequeue a task", &e);
-                // Back off instead of spinning while Redis is unreachable.
-                sleep_or(&stop, interval.min(Duration::from_secs(1))).await;
+        // Tasks that were taken always run, even when another call of the same fetch failed:
+        // they are active with a lease already.
+        let (tasks, failure) = fetch(&shared, slots).await;
+        let dry = tasks.len() < slots;
+        backlog = !dry;
+        for d in tasks {
+            let Some(permit) = permits.pop() else { break };
+            let (shared, handler) = (shared.clone(), handler.clone());
+            let (stop, abort) = (stop.clone(), abort.clone());
+            tokio::spawn(async move { work(shared, handler, d, permit, stop, abort).await });
+        }
+        drop(permits);
+        if let Some(e) = failure {
+            shared.redis_error("could not dequeue a task", &e);
+            // Back off instead of spinning while Redis is unreachable.
+            sleep_or(&stop, interval.min(Duration::from_secs(1))).await;
+        } else if dry {
+            // Every queue ran dry (or is paused): idle until woken.
+            if !idle(&shared, &stop, interval).await {
+                return;
             }
         }
     }
@@ -154,8 +149,13 @@ async fn idle(shared: &Shared, stop: &CancellationToken, interval: Duration) -> 
 /// Takes up to `slots` tasks. Each slot picks its queue by priority on its own, so batching
 /// keeps the weighted shares; slots whose queue ran dry are filled from the others in
 /// priority order.
-async fn fetch(shared: &Shared, slots: usize) -> Result<Vec<Dequeued>> {
-    let lease_until = option::unix_secs(SystemTime::now() + shared.config.lease_duration);
+///
+/// Returns the tasks taken and, if a call failed, its error (the other calls' tasks are kept).
+async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) {
+    let lease_until = option::unix_secs(option::add_saturating(
+        SystemTime::now(),
+        shared.config.lease_duration,
+    ));
     let queues = &shared.config.queues;
     let mut wanted: Vec<(String, usize)> = Vec::new();
     if queues.len() == 1 || shared.config.strict_priority {
@@ -177,12 +177,21 @@ async fn fetch(shared: &Shared, slots: usize) -> Result<Vec<Dequeued>> {
     let calls = wanted
         .iter()
         .map(|(q, n)| shared.rdb.dequeue_many(q, lease_until, *n));
-    let results = futures_util::future::try_join_all(calls).await?;
-    for ((q, n), tasks) in wanted.into_iter().zip(results) {
-        if tasks.len() < n {
-            dry.push(q);
+    let results = futures_util::future::join_all(calls).await;
+    let mut failure = None;
+    for ((q, n), res) in wanted.into_iter().zip(results) {
+        match res {
+            Ok(tasks) => {
+                if tasks.len() < n {
+                    dry.push(q);
+                }
+                got.extend(tasks);
+            }
+            Err(e) => failure = Some(e),
         }
-        got.extend(tasks);
+    }
+    if failure.is_some() {
+        return (got, failure);
     }
     for q in queue_order(queues, shared.config.strict_priority) {
         let need = slots - got.len();
@@ -190,10 +199,13 @@ async fn fetch(shared: &Shared, slots: usize) -> Result<Vec<Dequeued>> {
             break;
         }
         if !dry.contains(&q) {
-            got.extend(shared.rdb.dequeue_many(&q, lease_until, need).await?);
+            match shared.rdb.dequeue_many(&q, lease_until, need).await {
+                Ok(tasks) => got.extend(tasks),
+                Err(e) => return (got, Some(e)),
+            }
         }
     }
-    Ok(got)
+    (got, None)
 }
 
 /// How an attempt ended.
@@ -207,8 +219,8 @@ enum Outcome {
 
 /// The deadline of an attempt: the earlier of start + timeout and the task's deadline.
 pub(crate) fn attempt_deadline(msg: &TaskMessage, now: SystemTime) -> SystemTime {
-    let by_timeout =
-        (msg.timeout > 0).then(|| now + Duration::from_secs(msg.timeout.unsigned_abs()));
+    let by_timeout = (msg.timeout > 0)
+        .then(|| option::add_saturating(now, Duration::from_secs(msg.timeout.unsigned_abs())));
     let by_deadline = (msg.deadline > 0).then(|| option::from_unix_secs(msg.deadline));
     match (by_timeout, by_deadline) {
         (Some(a), Some(b)) => a.min(b),
@@ -390,9 +402,9 @@ async fn finish(
             write(shared, active, Op::Requeue).await;
             return;
         }
-        Outcome::Failure(e) => (e, Outcome::Success),
-        Outcome::Canceled => (HandlerError::msg(CANCELED), Outcome::Canceled),
-        Outcome::LeaseLost => (HandlerError::msg(LEASE_EXPIRED), Outcome::LeaseLost),
+        Outcome::Failure(e) => (e, Failure::Handler),
+        Outcome::Canceled => (HandlerError::msg(CANCELED), Failure::Canceled),
+        Outcome::LeaseLost => (HandlerError::msg(LEASE_EXPIRED), Failure::LeaseLost),
     };
     if err.is_panic() {
         shared.log.error(format_args!(
@@ -405,7 +417,7 @@ async fn finish(
         h(ctx, task, &err);
     }
     let op = match cause {
-        Outcome::LeaseLost => {
+        Failure::LeaseLost => {
             // The lease is gone: a recoverer owns the task now.
             shared.log.warn(format_args!(
                 "task {} lost its lease; leaving it to the recoverer",
@@ -414,14 +426,14 @@ async fn finish(
             return;
         }
         // Decision D6: an operator's cancel archives the task instead of retrying it.
-        Outcome::Canceled => Op::Archive(err.to_string()),
+        Failure::Canceled => Op::Archive(err.to_string()),
         _ if err.is_revoke() => Op::Done,
         _ if err.is_skip_retry() || msg.retried >= msg.retry => Op::Archive(err.to_string()),
         _ => {
             let retried = msg.retried.max(0).unsigned_abs();
             let delay = (shared.config.retry_delay)(retried, &err, task);
             Op::Retry {
-                at: SystemTime::now() + delay,
+                at: option::add_saturating(SystemTime::now(), delay),
                 err: err.to_string(),
                 is_failure: (shared.config.is_failure)(&err),
             }
@@ -437,6 +449,16 @@ async fn finish(
         // The forwarder sleeps until the earliest due task it knows of; this one may be sooner.
         shared.wake_forwarder.notify_one();
     }
+}
+
+/// Why an attempt failed, which decides what happens to the task.
+enum Failure {
+    /// The handler returned an error, panicked or ran past its deadline.
+    Handler,
+    /// An operator cancelled it (decision D6).
+    Canceled,
+    /// Its lease could not be extended in time.
+    LeaseLost,
 }
 
 /// A state transition after an attempt.

@@ -39,7 +39,16 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
 }
 
 async fn recover_expired(shared: &Shared, queue: &str) {
-    let cutoff = option::unix_secs(SystemTime::now()) - shared.config.lease_grace.as_secs() as i64;
+    let grace = i64::try_from(shared.config.lease_grace.as_secs()).unwrap_or(i64::MAX);
+    let cutoff = option::unix_secs(SystemTime::now()).saturating_sub(grace);
+    // Expired leases of tasks whose hash is gone can never be recovered: drop them.
+    match shared.rdb.remove_ghosts(queue, cutoff, &[]).await {
+        Ok(n) if n > 0 => shared.log.warn(format_args!(
+            "removed {n} expired leases of tasks whose data is gone from queue {queue:?}"
+        )),
+        Ok(_) => {}
+        Err(e) => shared.redis_error("could not clean up expired leases", &e),
+    }
     match shared.rdb.list_lease_expired(queue, cutoff).await {
         Ok(tasks) => {
             for (id, msg) in tasks {
@@ -80,9 +89,19 @@ async fn recover_orphans(
                 recover(shared, queue, &id, msg).await;
                 seen.remove(&(queue.to_string(), id));
             }
-            Ok(None) => shared.log.warn(format_args!(
-                "task {id} is listed as active in queue {queue:?} but its hash is missing"
-            )),
+            Ok(None) => {
+                shared.log.warn(format_args!(
+                    "task {id} is listed as active in queue {queue:?} but its data is gone; removing it"
+                ));
+                if let Err(e) = shared
+                    .rdb
+                    .remove_ghosts(queue, i64::MIN, std::slice::from_ref(&id))
+                    .await
+                {
+                    shared.redis_error("could not remove an active entry of a missing task", &e);
+                }
+                seen.remove(&(queue.to_string(), id));
+            }
             Err(e) => shared.redis_error("could not read an orphaned task", &e),
         }
     }
@@ -116,7 +135,13 @@ async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) {
         let is_failure = (shared.config.is_failure)(&err);
         shared
             .rdb
-            .retry(&msg, now + delay, LEASE_EXPIRED, is_failure, now)
+            .retry(
+                &msg,
+                option::add_saturating(now, delay),
+                LEASE_EXPIRED,
+                is_failure,
+                now,
+            )
             .await
     };
     match res {

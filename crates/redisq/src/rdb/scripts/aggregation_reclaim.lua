@@ -11,10 +11,12 @@
 -- asynq, a group that gets members back is added to `groups` again, so it is aggregated
 -- again (asynq leaves it out until a new task joins the group).
 -- Returns the number of sets reclaimed.
+-- Entries not under the queue's group prefix (written by something else) are only removed
+-- from KEYS[1]: their keys may live in another Cluster slot and are not touched.
 local stale = redis.call("ZRANGE", KEYS[1], "-inf", ARGV[1], "BYSCORE")
 for _, set_key in ipairs(stale) do
     local idx = string.find(set_key, ":[^:]*$")
-    if idx then
+    if idx and string.sub(set_key, 1, #ARGV[2]) == ARGV[2] then
         local group_key = string.sub(set_key, 1, idx - 1)
         local res = redis.call("ZRANGE", set_key, 0, -1, "WITHSCORES")
         local returned = 0
@@ -27,8 +29,8 @@ for _, set_key in ipairs(stale) do
         if returned > 0 and string.sub(group_key, 1, #ARGV[2]) == ARGV[2] then
             redis.call("SADD", KEYS[2], string.sub(group_key, #ARGV[2] + 1))
         end
+        redis.call("DEL", set_key)
     end
-    redis.call("DEL", set_key)
     redis.call("ZREM", KEYS[1], set_key)
 end
 return #stale
