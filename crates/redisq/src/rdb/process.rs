@@ -403,20 +403,18 @@ impl Rdb {
         queue: &str,
         ids: &[String],
         until: i64,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
-        let mut cmd = redis::cmd("ZADD");
-        cmd.arg(self.keys.queue(queue).lease()).arg("XX");
+        let mut inv = scripts::EXTEND_LEASES.prepare_invoke();
+        inv.key(self.keys.queue(queue).lease()).arg(until);
         for id in ids {
-            cmd.arg(until).arg(id);
+            inv.arg(id);
         }
-        let _: i64 = cmd
-            .query_async(&mut self.conn())
+        inv.invoke_async(&mut self.conn())
             .await
-            .map_err(|e| Error::redis(format!("could not extend leases in queue {queue:?}"), e))?;
-        Ok(())
+            .map_err(|e| Error::redis(format!("could not extend leases in queue {queue:?}"), e))
     }
 
     /// Stores a handler's result in the task hash.

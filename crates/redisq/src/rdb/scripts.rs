@@ -24,6 +24,7 @@ macro_rules! scripts {
 }
 
 scripts! {
+    EXTEND_LEASES => "extend_leases.lua",
     REMOVE_GHOSTS => "remove_ghosts.lua",
     ENQUEUE_BATCH => "enqueue_batch.lua",
     DONE_MANY => "done_many.lua",

@@ -80,9 +80,18 @@ pub(crate) async fn beat(shared: &Shared) {
         let renewed_at = Instant::now();
         let until = option::unix_secs(SystemTime::now() + lease);
         match shared.rdb.extend_leases(queue, &ids, until).await {
-            Ok(()) => {
+            Ok(missing) => {
                 for a in tasks {
-                    if let Ok(mut l) = a.lease_until.lock() {
+                    if missing.contains(&a.msg.id) {
+                        // Someone else took the task (a recoverer, an operator), or it has just
+                        // been completed: stop working on it so two workers never write its
+                        // outcome. (Debug level: a task completing during the beat lands here.)
+                        shared.log.debug(format_args!(
+                            "task {} of queue {queue:?} lost its lease entry; stopping it",
+                            a.msg.id
+                        ));
+                        a.lease_lost.cancel();
+                    } else if let Ok(mut l) = a.lease_until.lock() {
                         *l = renewed_at + lease;
                     }
                 }
