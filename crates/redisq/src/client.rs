@@ -65,12 +65,7 @@ impl ClientBuilder {
             )));
         }
         let conn = RedisConn::connect(&self.conn).await?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                rdb: Rdb::new(conn, Keys::new(self.namespace)),
-                closed: AtomicBool::new(false),
-            }),
-        })
+        Ok(Client::from_conn(conn, &self.namespace))
     }
 }
 
@@ -81,6 +76,16 @@ impl Client {
     /// Connects with default settings.
     pub async fn connect(opt: impl Into<RedisConnOpt>) -> Result<Client> {
         Client::builder(opt).connect().await
+    }
+
+    /// A client sharing an existing connection (the scheduler's).
+    pub(crate) fn from_conn(conn: RedisConn, namespace: &str) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                rdb: Rdb::new(conn, Keys::new(namespace)),
+                closed: AtomicBool::new(false),
+            }),
+        }
     }
 
     /// Starts building a client with more settings.

@@ -149,11 +149,9 @@ impl Scheduler {
     pub async fn new(opt: impl Into<RedisConnOpt>, config: SchedulerConfig) -> Result<Scheduler> {
         let config = config.validated()?;
         let opt = opt.into();
-        let client = Client::builder(opt.clone())
-            .namespace(config.namespace.clone())
-            .connect()
-            .await?;
+        // One connection for the scheduler's own writes and its enqueues.
         let conn = RedisConn::connect(&opt).await?;
+        let client = Client::from_conn(conn.clone(), &config.namespace);
         let host = gethostname::gethostname()
             .into_string()
             .unwrap_or_else(|_| "unknown-host".to_string());
