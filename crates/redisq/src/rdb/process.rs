@@ -108,7 +108,7 @@ impl Rdb {
     /// result per message, in order, and the tasks taken.
     pub(crate) async fn done_many(
         &self,
-        msgs: &[TaskMessage],
+        msgs: &[&TaskMessage],
         take: impl Fn(&str) -> usize,
         lease_until: i64,
         now: SystemTime,
@@ -128,7 +128,7 @@ impl Rdb {
             let (want, lease) = (take(queue).to_string(), lease_until.to_string());
             let locks: Vec<&str> = idx
                 .iter()
-                .map(|&i| self.unique_lock(&qk, &msgs[i]).unwrap_or(""))
+                .map(|&i| self.unique_lock(&qk, msgs[i]).unwrap_or(""))
                 .collect();
             let mut args: Vec<&[u8]> = vec![
                 expire.as_bytes(),

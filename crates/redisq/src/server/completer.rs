@@ -14,8 +14,8 @@ use std::time::SystemTime;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
 use super::processor::work;
+use super::{ActiveTask, Shared};
 use crate::error::{Error, Kind, Result};
 use crate::handler::BoxHandler;
 use crate::rdb::proto::TaskMessage;
@@ -24,7 +24,7 @@ use crate::rdb::proto::TaskMessage;
 const MAX_BATCH: usize = 256;
 
 struct Item {
-    msg: TaskMessage,
+    task: Arc<ActiveTask>,
     /// The worker's slot, when it may run another task of this queue.
     slot: Option<OwnedSemaphorePermit>,
     reply: oneshot::Sender<Result<()>>,
@@ -48,11 +48,11 @@ impl Completer {
     /// `slot`, a pending task of the same queue may be taken and started on it.
     pub(crate) async fn done(
         &self,
-        msg: TaskMessage,
+        task: Arc<ActiveTask>,
         slot: Option<OwnedSemaphorePermit>,
     ) -> Result<()> {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Item { msg, slot, reply }).is_err() {
+        if self.tx.send(Item { task, slot, reply }).is_err() {
             return Err(Error::new(Kind::Closed, "the completer has stopped"));
         }
         rx.await
@@ -101,14 +101,14 @@ async fn write_batch(
             Err(_) => break,
         }
     }
-    let msgs: Vec<TaskMessage> = batch.iter().map(|i| i.msg.clone()).collect();
+    let msgs: Vec<&TaskMessage> = batch.iter().map(|i| &i.task.msg).collect();
     // Once the server stops taking tasks, slots are only given back.
     let taking = !starter.stop.is_cancelled();
     let take = |q: &str| {
         if taking {
             batch
                 .iter()
-                .filter(|i| i.slot.is_some() && i.msg.queue == q)
+                .filter(|i| i.slot.is_some() && i.task.msg.queue == q)
                 .count()
         } else {
             0
@@ -130,7 +130,7 @@ async fn write_batch(
     let mut slots: Vec<(String, OwnedSemaphorePermit)> = Vec::new();
     for (item, res) in batch.into_iter().zip(results) {
         if let Some(slot) = item.slot {
-            slots.push((item.msg.queue.clone(), slot));
+            slots.push((item.task.msg.queue.clone(), slot));
         }
         let _ = item.reply.send(res);
     }

@@ -266,35 +266,39 @@ pub(crate) async fn work(
     };
     let now = SystemTime::now();
     let deadline = attempt_deadline(&msg, now);
+    let task = task_of(&msg);
+    let key = (msg.queue.clone(), msg.id.clone());
+    let (retry_count, max_retry) = (
+        msg.retried.max(0).unsigned_abs(),
+        msg.retry.max(0).unsigned_abs(),
+    );
     let active = Arc::new(ActiveTask {
-        msg: msg.clone(),
+        msg,
         started: now,
         deadline,
         lease_until: Mutex::new(Instant::now() + shared.config.lease_duration),
         lease_lost: CancellationToken::new(),
         cancelled: CancellationToken::new(),
     });
-    let key = (msg.queue.clone(), msg.id.clone());
     if let Ok(mut a) = shared.active.lock() {
         a.insert(key.clone(), active.clone());
     }
     let cancel = CancellationToken::new();
     let ctx = TaskContext {
-        id: msg.id.clone(),
-        queue: msg.queue.clone(),
-        retry_count: msg.retried.max(0).unsigned_abs(),
-        max_retry: msg.retry.max(0).unsigned_abs(),
+        id: key.1.clone(),
+        queue: key.0.clone(),
+        retry_count,
+        max_retry,
         deadline,
         cancel: cancel.clone(),
         data: shared.config.data.clone(),
         writer: ResultWriter {
             rdb: Some(shared.rdb.clone()),
-            queue: msg.queue.clone(),
-            id: msg.id.clone(),
+            queue: key.0.clone(),
+            id: key.1.clone(),
             cancel: cancel.clone(),
         },
     };
-    let task = task_of(&msg);
     let outcome = run_attempt(
         &handler,
         ctx.clone(),
@@ -314,7 +318,7 @@ pub(crate) async fn work(
     let next_here = !stop.is_cancelled()
         && (config.queues.len() == 1
             || (config.strict_priority
-                && queue_order(&config.queues, true).first() == Some(&msg.queue)));
+                && queue_order(&config.queues, true).first() == Some(&key.0)));
     finish(
         &shared,
         &active,
@@ -525,8 +529,7 @@ async fn write_done(
         return;
     }
     let remaining = active.lease_remaining();
-    let res =
-        tokio::time::timeout(remaining, shared.completer.done(active.msg.clone(), slot)).await;
+    let res = tokio::time::timeout(remaining, shared.completer.done(active.clone(), slot)).await;
     record(shared, active, Op::Done, remaining, res);
 }
 
