@@ -60,16 +60,8 @@ pub(crate) async fn beat(shared: &Shared) {
             deadline: Some(timestamp_from(Some(a.deadline))),
         })
         .collect();
-    let ttl = shared.config.heartbeat_interval * 2;
-    if let Err(e) = shared
-        .rdb
-        .write_server_state(&info, &workers, ttl, now)
-        .await
-    {
-        shared.redis_error("could not write the server state", &e);
-    }
-
-    // Extend leases, one write per queue; only a successful write renews the local lease.
+    // Extend leases first, one write per queue (only a successful write renews the local
+    // lease), so a worker listed in the server state always has its lease extended.
     let mut by_queue: BTreeMap<&str, Vec<&Arc<super::ActiveTask>>> = BTreeMap::new();
     for a in &active {
         by_queue.entry(a.msg.queue.as_str()).or_default().push(a);
@@ -99,6 +91,15 @@ pub(crate) async fn beat(shared: &Shared) {
             Err(e) => shared.redis_error("could not extend leases", &e),
         }
     }
+    let ttl = shared.config.heartbeat_interval * 2;
+    if let Err(e) = shared
+        .rdb
+        .write_server_state(&info, &workers, ttl, now)
+        .await
+    {
+        shared.redis_error("could not write the server state", &e);
+    }
+
     for a in &active {
         if !a.lease_valid() {
             a.lease_lost.cancel();
