@@ -42,10 +42,10 @@ pub(crate) async fn run(conn: &Conn, args: &StatsArgs) -> CliResult {
     }
     let now = SystemTime::now();
     let aggregate = json::Aggregate::of(&queues);
-    let (redis, redis_error) = match conn.info().await {
+    let (redis, redis_error) = match inspector.redis_info().await {
         Ok(info) => (
             Some(json::RedisJson {
-                mode: info.mode,
+                mode: info.topology,
                 nodes: info
                     .nodes
                     .iter()
@@ -55,7 +55,7 @@ pub(crate) async fn run(conn: &Conn, args: &StatsArgs) -> CliResult {
             }),
             None,
         ),
-        Err(e) => (None, Some(e)),
+        Err(e) => (None, Some(crate::error::one_line(&e.to_string()))),
     };
     if args.json {
         return print_json(&json::Stats {

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 pub use self::types::{
-    ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, SchedulerEnqueueEvent,
+    ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, RedisInfo, SchedulerEnqueueEvent,
     SchedulerEntry, ServerInfo, WorkerInfo,
 };
 use crate::RedisConnOpt;
@@ -159,6 +159,17 @@ impl Inspector {
     /// Checks that Redis answers.
     pub async fn ping(&self) -> Result<()> {
         self.rdb.ping().await
+    }
+
+    /// `INFO` of every server (each node of a Cluster, plus `CLUSTER INFO`), as `redisq
+    /// stats` and asynq's `stats` show it.
+    pub async fn redis_info(&self) -> Result<RedisInfo> {
+        let (nodes, cluster_info) = self.rdb.redis_info().await?;
+        Ok(RedisInfo {
+            topology: self.rdb.conn().topology(),
+            nodes,
+            cluster_info,
+        })
     }
 
     // -----------------------------------------------------------------------------------------

@@ -236,3 +236,16 @@ mod tests {
         assert_eq!(ListOptions::new().page(usize::MAX).range(), None);
     }
 }
+
+/// `INFO` of the Redis deployment behind an [`Inspector`](crate::Inspector).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisInfo {
+    /// `standalone`, `sentinel` or `cluster`.
+    pub topology: &'static str,
+    /// `(node, INFO text)` per server: the server's address, the Sentinel master's name, or
+    /// each Cluster node.
+    pub nodes: Vec<(String, String)>,
+    /// `CLUSTER INFO`, on a Cluster.
+    pub cluster_info: Option<String>,
+}

@@ -43,6 +43,43 @@ fn first_score(v: &redis::Value) -> Option<i64> {
 }
 
 impl Rdb {
+    /// `INFO` of every server answering for this connection, as `(node, text)` pairs, and
+    /// `CLUSTER INFO` on a Cluster.
+    pub(crate) async fn redis_info(&self) -> Result<(Vec<(String, String)>, Option<String>)> {
+        let mut c = self.conn();
+        let fail = |e| Error::redis("could not read INFO", e);
+        let reply: redis::Value = redis::cmd("INFO").query_async(&mut c).await.map_err(fail)?;
+        let mut nodes: Vec<(String, String)> = match reply {
+            // A Cluster answers with one text per node.
+            redis::Value::Map(pairs) => pairs
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        redis::from_redis_value(k).ok()?,
+                        redis::from_redis_value(v).ok()?,
+                    ))
+                })
+                .collect(),
+            other => vec![(
+                self.conn.label().to_string(),
+                redis::from_redis_value(other).map_err(|e| fail(e.into()))?,
+            )],
+        };
+        nodes.sort();
+        let cluster = if self.conn.is_cluster() {
+            Some(
+                redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut c)
+                    .await
+                    .map_err(fail)?,
+            )
+        } else {
+            None
+        };
+        Ok((nodes, cluster))
+    }
+
     /// Removes IDs from `active` and `lease` whose task hash is gone: lease entries expired at
     /// or before `cutoff` (unix s), and the given `ids`. Returns how many were removed.
     pub(crate) async fn remove_ghosts(

@@ -41,6 +41,8 @@ const MIN_REDIS_VERSION: (u32, u32) = (6, 2);
 #[derive(Clone)]
 pub(crate) struct RedisConn {
     inner: Inner,
+    // Where it goes, for operators (never with credentials).
+    label: Arc<str>,
 }
 
 #[derive(Clone)]
@@ -52,13 +54,9 @@ enum Inner {
 
 impl fmt::Debug for RedisConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.inner {
-            Inner::Standalone(_) => "standalone",
-            Inner::Cluster(..) => "cluster",
-            Inner::Sentinel(_) => "sentinel",
-        };
         f.debug_struct("RedisConn")
-            .field("topology", &kind)
+            .field("topology", &self.topology())
+            .field("label", &self.label)
             .finish()
     }
 }
@@ -123,6 +121,20 @@ impl RedisConn {
             }
         };
         res.map_err(|e| Error::redis("could not open a pub/sub connection", e))
+    }
+
+    /// `standalone`, `sentinel` or `cluster`.
+    pub(crate) fn topology(&self) -> &'static str {
+        match self.inner {
+            Inner::Standalone(_) => "standalone",
+            Inner::Sentinel(_) => "sentinel",
+            Inner::Cluster(..) => "cluster",
+        }
+    }
+
+    /// Where the connection goes (server address, or the Sentinel master's name).
+    pub(crate) fn label(&self) -> &str {
+        &self.label
     }
 
     /// True for a Redis Cluster, where a pipeline may only address one slot.
@@ -368,6 +380,7 @@ async fn connect_standalone(o: &RedisClientOpt) -> Result<RedisConn> {
             next: Arc::new(AtomicUsize::new(0)),
             client: Arc::new(client),
         }),
+        label: o.addr.to_string().into(),
     })
 }
 
@@ -437,6 +450,7 @@ async fn connect_cluster(o: &RedisClusterClientOpt) -> Result<RedisConn> {
     }
     Ok(RedisConn {
         inner: Inner::Cluster(conn, node_clients.into()),
+        label: "cluster".into(),
     })
 }
 
@@ -555,6 +569,7 @@ async fn connect_sentinel(o: &RedisFailoverClientOpt) -> Result<RedisConn> {
     })?;
     Ok(RedisConn {
         inner: Inner::Sentinel(Arc::new(conn)),
+        label: format!("master {:?}", o.master_name).into(),
     })
 }
 
