@@ -8,26 +8,19 @@
 //!
 //! Every script touches only keys of one queue (`<ns>:{q}:…`, one Cluster slot).
 
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
-use redis::{Script, Value};
+use redis::Value;
 
 use super::Rdb;
 use super::keys::hash_tag;
 use crate::error::{Error, Result};
 use crate::option::{from_unix_secs, unix_secs};
 
-static CHECK: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/aggregation_check.lua")));
-static READ: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/aggregation_read.lua")));
-static DELETE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/aggregation_delete.lua")));
-static RECLAIM: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/aggregation_reclaim.lua")));
-static GROUPS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/aggregation_groups.lua")));
+use super::scripts::{
+    AGGREGATION_CHECK as CHECK, AGGREGATION_DELETE as DELETE, AGGREGATION_GROUPS as GROUPS,
+    AGGREGATION_READ as READ, AGGREGATION_RECLAIM as RECLAIM,
+};
 
 /// How long a server has to aggregate a set before the recoverer of any server puts the set
 /// back into its group (asynq's `aggregationTimeout`, 2 min).

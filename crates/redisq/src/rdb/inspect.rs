@@ -15,7 +15,6 @@
 //! All `now` arguments are passed in by the caller.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -36,32 +35,16 @@ use crate::inspector::{
 use crate::option::{from_unix_secs, go_quote, unix_nanos, unix_secs};
 use crate::task::{TaskInfo, TaskState};
 
-macro_rules! inspect_scripts {
-    ($($name:ident => $file:literal,)*) => {
-        $(
-            static $name: LazyLock<Script> =
-                LazyLock::new(|| Script::new(include_str!(concat!("scripts/", $file))));
-        )*
-    };
-}
-
-inspect_scripts! {
-    QUEUE_STATS => "inspect_queue_stats.lua",
-    MEMORY_USAGE => "inspect_memory_usage.lua",
-    GROUP_STATS => "inspect_group_stats.lua",
-    TASK_INFO => "inspect_task_info.lua",
-    LIST_LIST => "inspect_list_list.lua",
-    LIST_ZSET => "inspect_list_zset.lua",
-    RUN_TASK => "inspect_run_task.lua",
-    ARCHIVE_TASK => "inspect_archive_task.lua",
-    DELETE_TASK => "inspect_delete_task.lua",
-    UPDATE_PAYLOAD => "inspect_update_payload.lua",
-    DELETE_BATCH => "inspect_delete_batch.lua",
-    RUN_BATCH => "inspect_run_batch.lua",
-    ARCHIVE_BATCH => "inspect_archive_batch.lua",
-    DELETE_QUEUE => "inspect_delete_queue.lua",
-    LIVE_MEMBERS => "inspect_live_members.lua",
-}
+use super::scripts::{
+    INSPECT_ARCHIVE_BATCH as ARCHIVE_BATCH, INSPECT_ARCHIVE_TASK as ARCHIVE_TASK,
+    INSPECT_DELETE_BATCH as DELETE_BATCH, INSPECT_DELETE_QUEUE as DELETE_QUEUE,
+    INSPECT_DELETE_TASK as DELETE_TASK, INSPECT_GROUP_STATS as GROUP_STATS,
+    INSPECT_LIST_LIST as LIST_LIST, INSPECT_LIST_ZSET as LIST_ZSET,
+    INSPECT_LIVE_MEMBERS as LIVE_MEMBERS, INSPECT_MEMORY_USAGE as MEMORY_USAGE,
+    INSPECT_QUEUE_STATS as QUEUE_STATS, INSPECT_RUN_BATCH as RUN_BATCH,
+    INSPECT_RUN_TASK as RUN_TASK, INSPECT_TASK_INFO as TASK_INFO,
+    INSPECT_UPDATE_PAYLOAD as UPDATE_PAYLOAD,
+};
 
 /// How many tasks one bulk script call handles at most.
 pub(crate) const INSPECT_BATCH: usize = 1000;

@@ -10,10 +10,7 @@
 //!   is a redisq-only key: the claim that lets exactly one scheduler process enqueue an
 //!   occurrence. Go asynq never reads it.
 
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
-
-use redis::Script;
 
 use super::Rdb;
 use super::proto::{
@@ -23,11 +20,9 @@ use super::scripts::evalsha;
 use crate::error::{Error, Result};
 use crate::option::unix_secs;
 
-static WRITE_ENTRIES: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/scheduler_write_entries.lua")));
-
-static RECORD_EVENT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/scheduler_record_event.lua")));
+use super::scripts::{
+    SCHEDULER_RECORD_EVENT as RECORD_EVENT, SCHEDULER_WRITE_ENTRIES as WRITE_ENTRIES,
+};
 
 /// How many enqueue events asynq keeps per entry.
 pub(crate) const MAX_SCHEDULER_EVENTS: u32 = 1000;

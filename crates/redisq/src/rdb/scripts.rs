@@ -14,12 +14,6 @@ macro_rules! scripts {
             pub(crate) static $name: LazyLock<Script> =
                 LazyLock::new(|| Script::new(include_str!(concat!("scripts/", $file))));
         )*
-
-        /// Every script, for loading them all up front.
-        #[allow(dead_code)]
-        pub(crate) fn all() -> Vec<&'static Script> {
-            vec![$(&*$name,)*]
-        }
     };
 }
 
@@ -46,6 +40,31 @@ scripts! {
     LIST_ACTIVE_WITHOUT_LEASE => "list_active_without_lease.lua",
     DELETE_EXPIRED_COMPLETED => "delete_expired_completed.lua",
     WRITE_SERVER_STATE => "write_server_state.lua",
+    // Inspector (inspect.rs).
+    INSPECT_QUEUE_STATS => "inspect_queue_stats.lua",
+    INSPECT_MEMORY_USAGE => "inspect_memory_usage.lua",
+    INSPECT_GROUP_STATS => "inspect_group_stats.lua",
+    INSPECT_TASK_INFO => "inspect_task_info.lua",
+    INSPECT_LIST_LIST => "inspect_list_list.lua",
+    INSPECT_LIST_ZSET => "inspect_list_zset.lua",
+    INSPECT_RUN_TASK => "inspect_run_task.lua",
+    INSPECT_ARCHIVE_TASK => "inspect_archive_task.lua",
+    INSPECT_DELETE_TASK => "inspect_delete_task.lua",
+    INSPECT_UPDATE_PAYLOAD => "inspect_update_payload.lua",
+    INSPECT_DELETE_BATCH => "inspect_delete_batch.lua",
+    INSPECT_RUN_BATCH => "inspect_run_batch.lua",
+    INSPECT_ARCHIVE_BATCH => "inspect_archive_batch.lua",
+    INSPECT_DELETE_QUEUE => "inspect_delete_queue.lua",
+    INSPECT_LIVE_MEMBERS => "inspect_live_members.lua",
+    // Group aggregation (aggregation.rs).
+    AGGREGATION_CHECK => "aggregation_check.lua",
+    AGGREGATION_READ => "aggregation_read.lua",
+    AGGREGATION_DELETE => "aggregation_delete.lua",
+    AGGREGATION_RECLAIM => "aggregation_reclaim.lua",
+    AGGREGATION_GROUPS => "aggregation_groups.lua",
+    // Scheduler state (scheduler.rs).
+    SCHEDULER_WRITE_ENTRIES => "scheduler_write_entries.lua",
+    SCHEDULER_RECORD_EVENT => "scheduler_record_event.lua",
 }
 
 /// Builds the `EVALSHA` command of a script call, for use in a pipeline.
