@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use clap::Args;
 use redisq::{
-    Client, Inspector, RedisAddr, RedisClientOpt, RedisClusterClientOpt, RedisConnOpt, TlsConfig,
-    parse_redis_uri,
+    Client, Inspector, Namespace, RedisAddr, RedisClientOpt, RedisClusterClientOpt, RedisConnOpt,
+    TlsConfig, parse_redis_uri,
 };
 
 use crate::error::{CliError, CliResult, Exit, one_line};
@@ -170,16 +170,16 @@ impl ConnArgs {
             _ => self.build_from_flags()?,
         };
         self.apply_tls_extras(&mut opt)?;
-        if self.namespace.trim().is_empty() || self.namespace.contains(['{', '}']) {
-            return Err(CliError::usage(format!(
+        let namespace = Namespace::new(self.namespace.clone()).map_err(|_| {
+            CliError::usage(format!(
                 "invalid --namespace {:?}: it must be non-empty and contain no braces",
                 self.namespace
-            )));
-        }
+            ))
+        })?;
         Ok(Conn {
             describe: describe(&opt),
             opt,
-            namespace: self.namespace.clone(),
+            namespace,
         })
     }
 
@@ -389,7 +389,7 @@ fn describe(opt: &RedisConnOpt) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct Conn {
     pub(crate) opt: RedisConnOpt,
-    pub(crate) namespace: String,
+    pub(crate) namespace: Namespace,
     describe: String,
 }
 
@@ -435,7 +435,7 @@ impl Conn {
 
     /// Connects an Inspector.
     pub(crate) async fn inspector(&self) -> CliResult<Inspector> {
-        Inspector::connect_with_namespace(self.opt.clone(), &self.namespace)
+        Inspector::connect_with_namespace(self.opt.clone(), self.namespace.clone())
             .await
             .map_err(|e| self.connect_error(&e))
     }

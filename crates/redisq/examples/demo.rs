@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use redisq::{
-    Client, Config, HandlerError, Inspector, ListOptions, RedisConnOpt, ServeMux, Server, Task,
-    TaskContext, TaskOption, parse_redis_uri,
+    Client, Config, Connection, HandlerError, Inspector, ListOptions, Namespace, RedisConnOpt,
+    ServeMux, Server, Task, TaskContext, TaskOption, parse_redis_uri,
 };
 use redisq_test_support::{RedisServer, redis_server_available};
 
@@ -65,10 +65,10 @@ fn say(start: Instant, line: impl std::fmt::Display) {
 
 async fn run(opt: RedisConnOpt) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
-    let client = Client::builder(opt.clone())
-        .namespace(NAMESPACE)
-        .connect()
-        .await?;
+    let namespace = Namespace::new(NAMESPACE)?;
+    // One connection shared by the client, the server and the inspector.
+    let conn = Connection::connect(opt).await?;
+    let client = Client::from_connection(&conn, namespace.clone());
 
     say(start, "== enqueue ==");
     for user in 1..=3 {
@@ -195,17 +195,17 @@ async fn run(opt: RedisConnOpt) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let config = Config::new()
-        .namespace(NAMESPACE)
+        .namespace(namespace.clone())
         .concurrency(8)
         .queues([("critical", 6), ("default", 3), ("low", 1)])
         .retry_delay(|_, _, _| Duration::from_secs(1))
         .delayed_task_check_interval(Duration::from_millis(200))
         .task_check_interval(Duration::from_millis(100));
-    let server = Server::new(opt.clone(), config).await?;
+    let server = Server::from_connection(&conn, config)?;
     server.start(mux).await?;
 
     // Wait until everything due has run: no pending, active, scheduled or retry tasks left.
-    let inspector = Inspector::connect_with_namespace(opt.clone(), NAMESPACE).await?;
+    let inspector = Inspector::from_connection(&conn, namespace);
     let queues = ["critical", "default", "low"];
     loop {
         let mut busy = 0;

@@ -49,17 +49,22 @@
 #[doc(hidden)]
 pub mod bench_support;
 mod client;
+mod connection;
+mod core;
 pub mod error;
 mod handler;
 mod inspector;
 mod mux;
 mod option;
 mod rdb;
+mod runtime;
 mod scheduler;
 mod server;
 mod task;
 
+pub use crate::core::names::{DEFAULT_NAMESPACE, Namespace, QueueName};
 pub use client::{BatchResult, Client, ClientBuilder};
+pub use connection::Connection;
 pub use error::{Error, Result};
 pub use handler::{
     BoxFuture, BoxHandler, Data, Handler, HandlerError, HandlerResult, ResultWriter, TaskContext,
@@ -72,13 +77,12 @@ pub use rdb::conn::options::{
     RedisClusterClientOpt, RedisConnOpt, RedisFailoverClientOpt, Timeouts, TlsConfig,
 };
 pub use rdb::conn::uri::parse_redis_uri;
-pub use rdb::keys::DEFAULT_NAMESPACE;
 pub use scheduler::*;
 
+pub use runtime::log::{LogLevel, Logger};
 pub use server::Server;
 pub use server::aggregator::GroupAggregator;
 pub use server::config::{
-    Config, ErrorHandlerFn, HealthCheckFn, IsFailureFn, LogLevel, Logger, RetryDelayFn,
-    default_retry_delay,
+    Config, ErrorHandlerFn, HealthCheckFn, IsFailureFn, RetryDelayFn, default_retry_delay,
 };
 pub use task::{Headers, Task, TaskInfo, TaskState};

@@ -111,7 +111,7 @@ impl ServeMux {
 async fn not_found(_ctx: TaskContext, task: Task) -> HandlerResult {
     Err(HandlerError::msg(format!(
         "{HANDLER_NOT_FOUND} {}",
-        crate::option::go_quote(task.task_type())
+        crate::core::time::go_quote(task.task_type())
     )))
 }
 

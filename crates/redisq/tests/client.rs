@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use redis::AsyncCommands;
 use redis::aio::ConnectionLike;
 use redisq::{
-    Client, RedisClientOpt, RedisClusterClientOpt, RedisConnOpt, RedisFailoverClientOpt, Task,
-    TaskOption, TaskState, TlsConfig, parse_redis_uri,
+    Client, Namespace, RedisClientOpt, RedisClusterClientOpt, RedisConnOpt, RedisFailoverClientOpt,
+    Task, TaskOption, TaskState, TlsConfig, parse_redis_uri,
 };
 use redisq_test_support::{RedisCluster, RedisSentinelGroup, RedisServer};
 
@@ -448,7 +448,7 @@ async fn invalid_options_write_nothing() {
 async fn scripts_reload_after_script_flush_and_namespace() {
     let server = RedisServer::start();
     let client = Client::builder(RedisClientOpt::new(&server.addr()))
-        .namespace("myapp")
+        .namespace(Namespace::new("myapp").expect("namespace"))
         .connect()
         .await
         .expect("connect");
@@ -477,13 +477,7 @@ async fn scripts_reload_after_script_flush_and_namespace() {
     let asynq_keys: Vec<String> = c_keys(&mut c, "asynq:*").await;
     assert!(asynq_keys.is_empty(), "{asynq_keys:?}");
 
-    assert!(
-        Client::builder(RedisClientOpt::new(&server.addr()))
-            .namespace("")
-            .connect()
-            .await
-            .is_err_and(|e| e.is_invalid_option())
-    );
+    assert!(Namespace::new("").is_err_and(|e| e.is_invalid_option()));
 }
 
 #[tokio::test]

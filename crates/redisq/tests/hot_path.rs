@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use redisq::{Server, Task, TaskContext, TaskOption};
+use redisq::{Namespace, Server, Task, TaskContext, TaskOption};
 use tokio::sync::mpsc;
 
 use common::{Env, fast_config, wait_until};
@@ -93,7 +93,7 @@ async fn tasks_written_without_a_wake_up_are_found_by_polling() {
     // Enqueue through redisq into another namespace, then copy the task's hash by hand so
     // the message bytes are genuine.
     let other = redisq::Client::builder(env.opt())
-        .namespace("donor")
+        .namespace(Namespace::new("donor").expect("namespace"))
         .connect()
         .await
         .expect("client");

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::MultiplexedConnection;
 use redisq::{
-    HandlerError, Inspector, ListOptions, ServeMux, Server, Task, TaskContext, TaskInfo,
+    HandlerError, Inspector, ListOptions, Namespace, ServeMux, Server, Task, TaskContext, TaskInfo,
     TaskOption, TaskState,
 };
 use redisq_test_support::RedisServer;
@@ -1636,9 +1636,10 @@ async fn memory_usage_degrades_when_memory_is_unavailable() {
 #[tokio::test]
 async fn namespaces_are_separate() {
     let env = Env::start().await;
-    let other = Inspector::connect_with_namespace(env.opt(), "myapp")
-        .await
-        .expect("inspector");
+    let other =
+        Inspector::connect_with_namespace(env.opt(), Namespace::new("myapp").expect("namespace"))
+            .await
+            .expect("inspector");
     env.client
         .enqueue(&Task::new("x", "y"))
         .await
@@ -1652,8 +1653,7 @@ async fn namespaces_are_separate() {
             .is_queue_not_found()
     );
     assert!(
-        Inspector::connect_with_namespace(env.opt(), "a{b}")
-            .await
+        Namespace::new("a{b}")
             .expect_err("bad namespace")
             .is_invalid_option()
     );

@@ -6,7 +6,7 @@ mod scheduler_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::AsyncCommands;
-use redisq::{Scheduler, SchedulerConfig, Task, TaskOption};
+use redisq::{Namespace, Scheduler, SchedulerConfig, Task, TaskOption};
 use scheduler_support::{
     Env, GO_ZERO_SECONDS, bytes_fields, recv, string_field, timestamp_field, wait_until,
 };
@@ -405,7 +405,7 @@ async fn namespace_is_honoured() {
     let env = Env::start();
     let (tx, mut rx) = unbounded_channel();
     let config = reporting(tx)
-        .namespace("myapp")
+        .namespace(Namespace::new("myapp").expect("namespace"))
         .heartbeat_interval(Duration::from_secs(1));
     let sched = Scheduler::new(env.opt(), config).await.expect("scheduler");
     let id = sched
@@ -425,8 +425,8 @@ async fn namespace_is_honoured() {
     sched.shutdown().await;
     assert!(!env.exists(&entries).await);
     assert!(
-        Scheduler::new(env.opt(), SchedulerConfig::new().namespace("a{b}"))
-            .await
+        "a{b}"
+            .parse::<Namespace>()
             .expect_err("braces")
             .is_invalid_option()
     );

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use redisq::{Client, Config, Server, Task, TaskContext, TaskOption};
+use redisq::{Client, Config, Namespace, Server, Task, TaskContext, TaskOption};
 use serde_json::json;
 use tokio::sync::{Mutex, oneshot};
 
@@ -12,7 +12,7 @@ use super::{BenchArgs, BoxError, NAMESPACE, RedisStats, Target, secs};
 
 async fn client(target: &Target) -> Result<Client, BoxError> {
     Ok(Client::builder(target.opt.clone())
-        .namespace(NAMESPACE)
+        .namespace(Namespace::new(NAMESPACE)?)
         .connect()
         .await?)
 }
@@ -93,7 +93,7 @@ pub(crate) async fn enqueue(
 
 fn bench_config(concurrency: usize) -> Config {
     Config::new()
-        .namespace(NAMESPACE)
+        .namespace(Namespace::new(NAMESPACE).expect("the bench namespace is valid"))
         .concurrency(concurrency)
         .log_level(redisq::LogLevel::Warn)
 }

@@ -43,58 +43,14 @@ pub use self::types::{
     SchedulerEntry, ServerInfo, WorkerInfo,
 };
 use crate::RedisConnOpt;
-use crate::error::{Error, Result};
-use crate::rdb::keys::QueueKeys;
-use crate::rdb::keys::{DEFAULT_NAMESPACE, Keys};
-use crate::rdb::{ArchiveLimits, Rdb, RedisConn};
-use crate::task::{TaskInfo, TaskState};
-
-/// Where the tasks of a listing or bulk operation are taken from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TaskSource<'a> {
-    Pending,
-    Active,
-    Scheduled,
-    Retry,
-    Archived,
-    Completed,
-    /// The aggregating tasks of one group.
-    Group(&'a str),
-}
-
-impl TaskSource<'_> {
-    pub(crate) fn key(&self, qk: &QueueKeys) -> String {
-        match self {
-            TaskSource::Pending => qk.pending(),
-            TaskSource::Active => qk.active(),
-            TaskSource::Scheduled => qk.scheduled(),
-            TaskSource::Retry => qk.retry(),
-            TaskSource::Archived => qk.archived(),
-            TaskSource::Completed => qk.completed(),
-            TaskSource::Group(g) => qk.group(g),
-        }
-    }
-
-    pub(crate) fn state(&self) -> TaskState {
-        match self {
-            TaskSource::Pending => TaskState::Pending,
-            TaskSource::Active => TaskState::Active,
-            TaskSource::Scheduled => TaskState::Scheduled,
-            TaskSource::Retry => TaskState::Retry,
-            TaskSource::Archived => TaskState::Archived,
-            TaskSource::Completed => TaskState::Completed,
-            TaskSource::Group(_) => TaskState::Aggregating,
-        }
-    }
-
-    /// The group name argument of the batch scripts ("" when not a group).
-    pub(crate) fn group_arg(&self) -> &str {
-        match self {
-            TaskSource::Group(g) => g,
-            _ => "",
-        }
-    }
-}
+use crate::connection::Connection;
+use crate::core::limits::ArchiveLimits;
+use crate::core::names::Namespace;
+use crate::core::source::TaskSource;
+use crate::error::Result;
+use crate::rdb::Rdb;
+use crate::rdb::keys::Keys;
+use crate::task::TaskInfo;
 
 /// Inspects and steers queues and tasks. Cheap to clone.
 ///
@@ -125,24 +81,28 @@ pub struct Inspector {
 impl Inspector {
     /// Connects with the default namespace (`asynq`).
     pub async fn connect(opt: impl Into<RedisConnOpt>) -> Result<Inspector> {
-        Inspector::connect_with_namespace(opt, DEFAULT_NAMESPACE).await
+        Inspector::connect_with_namespace(opt, Namespace::default()).await
     }
 
     /// Connects to the queues of another key namespace (decision D1).
     pub async fn connect_with_namespace(
         opt: impl Into<RedisConnOpt>,
-        namespace: &str,
+        namespace: Namespace,
     ) -> Result<Inspector> {
-        if namespace.trim().is_empty() || namespace.contains(['{', '}']) {
-            return Err(Error::invalid_option(format!(
-                "invalid key namespace {namespace:?}"
-            )));
-        }
-        let conn = RedisConn::connect(&opt.into()).await?;
-        Ok(Inspector {
-            rdb: Arc::new(Rdb::new(conn, Keys::new(namespace))),
+        let conn = Connection::connect(opt).await?;
+        Ok(Inspector::from_connection(&conn, namespace))
+    }
+
+    /// An inspector on an existing connection (shared with a [`crate::Client`],
+    /// [`crate::Server`] or [`crate::Scheduler`] of the same process).
+    pub fn from_connection(conn: &Connection, namespace: Namespace) -> Inspector {
+        Inspector {
+            rdb: Arc::new(Rdb::new(
+                conn.inner().clone(),
+                Keys::new(namespace.as_str()),
+            )),
             archive_limits: ArchiveLimits::default(),
-        })
+        }
     }
 
     /// The archive limits used when this inspector archives tasks (decision D2; default

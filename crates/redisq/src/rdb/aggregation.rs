@@ -14,8 +14,8 @@ use redis::Value;
 
 use super::Rdb;
 use super::keys::hash_tag;
+use crate::core::time::{from_unix_secs, unix_secs};
 use crate::error::{Error, Result};
-use crate::option::{from_unix_secs, unix_secs};
 
 use super::scripts::{
     AGGREGATION_CHECK as CHECK, AGGREGATION_DELETE as DELETE, AGGREGATION_GROUPS as GROUPS,

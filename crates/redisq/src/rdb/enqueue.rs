@@ -3,22 +3,15 @@
 use redis::{Cmd, RedisResult, Value};
 
 use super::Rdb;
+use super::proto::{TaskMessage, encode_task_message};
 use super::scripts::{self, evalsha};
+use crate::core::message::NewTask;
+pub(crate) use crate::core::message::Placement;
+use crate::core::time::unix_secs;
 use crate::error::{Error, Result};
 
 /// Most tasks written by one batch script call (bounds how long one call holds Redis).
 const BATCH_CHUNK: usize = 500;
-
-/// Where a new task goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Placement {
-    /// The pending list; `now_ns` becomes `pending_since`.
-    Pending { now_ns: i64 },
-    /// The scheduled set at `at_secs`; a grouped task keeps its group (decision D3).
-    Scheduled { at_secs: i64, group: Option<String> },
-    /// An aggregation group, scored with `now_secs`.
-    Group { group: String, now_secs: i64 },
-}
 
 /// One task to write.
 #[derive(Clone, Debug)]
@@ -33,6 +26,43 @@ pub(crate) struct EnqueueRequest {
 }
 
 impl Rdb {
+    /// The stored message and script arguments of a new task.
+    pub(crate) fn request(&self, t: &NewTask) -> EnqueueRequest {
+        let unique = t.unique_ttl_secs.map(|ttl| {
+            let payload = t.has_payload.then_some(&t.payload[..]);
+            (self.keys.queue(&t.queue).unique(&t.task_type, payload), ttl)
+        });
+        let msg = TaskMessage {
+            r#type: t.task_type.clone(),
+            payload: t.payload.to_vec(),
+            id: t.id.clone(),
+            queue: t.queue.clone(),
+            retry: i32::try_from(t.max_retry).unwrap_or(i32::MAX),
+            retried: 0,
+            error_msg: String::new(),
+            timeout: t.timeout_secs,
+            deadline: t.deadline.map(unix_secs).unwrap_or(0),
+            unique_key: unique.as_ref().map(|(k, _)| k.clone()).unwrap_or_default(),
+            last_failed_at: 0,
+            retention: t.retention_secs,
+            completed_at: 0,
+            group_key: t.group.clone().unwrap_or_default(),
+            headers: t.headers.clone(),
+        };
+        EnqueueRequest {
+            queue: t.queue.clone(),
+            id: t.id.clone(),
+            msg: encode_task_message(&msg),
+            placement: t.placement.clone(),
+            unique,
+        }
+    }
+
+    /// Writes one new task built by the core.
+    pub(crate) async fn enqueue_new(&self, t: &NewTask) -> Result<()> {
+        self.enqueue(&self.request(t)).await
+    }
+
     /// Writes one task. Registers its queue in `<ns>:queues` the first time this process
     /// writes to it, in the same round trip.
     pub(crate) async fn enqueue(&self, req: &EnqueueRequest) -> Result<()> {

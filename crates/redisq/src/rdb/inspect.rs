@@ -21,18 +21,20 @@ use bytes::Bytes;
 use redis::{Cmd, FromRedisValue, RedisResult, Script, Value};
 
 use super::Rdb;
-use super::process::{ArchiveLimits, STATS_TTL, utc_date};
+use super::process::{STATS_TTL, utc_date};
 use super::proto::{
     TaskMessage, decode_scheduler_enqueue_event, decode_scheduler_entry, decode_server_info,
     decode_task_message, decode_worker_info, encode_task_message, timestamp_to,
 };
 use super::scripts::evalsha;
+use crate::core::limits::ArchiveLimits;
+use crate::core::source::TaskSource;
+use crate::core::time::{from_unix_secs, go_quote, unix_nanos, unix_secs};
 use crate::error::{Error, Kind, Result};
 use crate::inspector::{
     ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, SchedulerEnqueueEvent,
-    SchedulerEntry, ServerInfo, TaskSource, WorkerInfo,
+    SchedulerEntry, ServerInfo, WorkerInfo,
 };
-use crate::option::{from_unix_secs, go_quote, unix_nanos, unix_secs};
 use crate::task::{TaskInfo, TaskState};
 
 use super::scripts::{
@@ -659,7 +661,7 @@ impl Rdb {
             return Ok(Vec::new());
         };
         let qk = self.keys.queue(queue);
-        let key = source.key(&qk);
+        let key = qk.source(&source);
         let prefix = qk.task_prefix();
         let is_list = matches!(source, TaskSource::Pending | TaskSource::Active);
         let cmd = if is_list {
@@ -892,7 +894,7 @@ impl Rdb {
     pub(crate) async fn delete_all(&self, queue: &str, source: TaskSource<'_>) -> Result<usize> {
         let qk = self.keys.queue(queue);
         let (key, groups, prefix, qprefix) = (
-            source.key(&qk),
+            qk.source(&source),
             qk.groups(),
             qk.task_prefix(),
             qk.prefix().to_string(),
@@ -920,8 +922,12 @@ impl Rdb {
         now: SystemTime,
     ) -> Result<usize> {
         let qk = self.keys.queue(queue);
-        let (key, pending, groups, prefix) =
-            (source.key(&qk), qk.pending(), qk.groups(), qk.task_prefix());
+        let (key, pending, groups, prefix) = (
+            qk.source(&source),
+            qk.pending(),
+            qk.groups(),
+            qk.task_prefix(),
+        );
         let group = source.group_arg().to_string();
         let now_ns = unix_nanos(now);
         self.batches(queue, "run tasks", || {
@@ -949,7 +955,7 @@ impl Rdb {
     ) -> Result<usize> {
         let qk = self.keys.queue(queue);
         let (key, archived, groups, prefix) = (
-            source.key(&qk),
+            qk.source(&source),
             qk.archived(),
             qk.groups(),
             qk.task_prefix(),

@@ -6,8 +6,8 @@
 
 use md5::{Digest, Md5};
 
-/// The default key namespace, shared with Go asynq.
-pub const DEFAULT_NAMESPACE: &str = "asynq";
+use crate::core::names::DEFAULT_NAMESPACE;
+use crate::core::source::TaskSource;
 
 /// Builds global keys for one namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +95,19 @@ pub(crate) struct QueueKeys {
 }
 
 impl QueueKeys {
+    /// The container of a task source.
+    pub(crate) fn source(&self, source: &TaskSource<'_>) -> String {
+        match source {
+            TaskSource::Pending => self.pending(),
+            TaskSource::Active => self.active(),
+            TaskSource::Scheduled => self.scheduled(),
+            TaskSource::Retry => self.retry(),
+            TaskSource::Archived => self.archived(),
+            TaskSource::Completed => self.completed(),
+            TaskSource::Group(g) => self.group(g),
+        }
+    }
+
     fn key(&self, suffix: &str) -> String {
         let mut k = String::with_capacity(self.prefix.len() + suffix.len());
         k.push_str(&self.prefix);

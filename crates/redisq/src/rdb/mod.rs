@@ -20,9 +20,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub(crate) use self::conn::RedisConn;
+#[cfg(test)]
 pub(crate) use self::enqueue::{EnqueueRequest, Placement};
 use self::keys::Keys;
-pub(crate) use self::process::{ArchiveLimits, Dequeued};
+pub(crate) use self::process::Dequeued;
 use crate::error::{Error, Result};
 
 /// How long a queue registration is trusted before the next enqueue repeats it.

@@ -20,8 +20,9 @@ use super::proto::{
     encode_worker_info,
 };
 use super::scripts::{self, evalsha};
+use crate::core::limits::ArchiveLimits;
+use crate::core::time::{unix_nanos, unix_secs};
 use crate::error::{Error, Kind, Result};
-use crate::option::{unix_nanos, unix_secs};
 
 /// How long daily counters live after their first increment.
 pub(crate) const STATS_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
@@ -31,23 +32,6 @@ const MAX_INT64: &str = "9223372036854775807";
 
 /// How many due tasks one forward script call moves at most.
 pub(crate) const FORWARD_BATCH: usize = 100;
-
-/// Archive limits (decision D2): at most `max_size` tasks (exactly, not asynq's 9 999) and
-/// none older than `max_age`; every trim deletes the trimmed tasks' hashes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct ArchiveLimits {
-    pub(crate) max_size: u64,
-    pub(crate) max_age: Duration,
-}
-
-impl Default for ArchiveLimits {
-    fn default() -> Self {
-        ArchiveLimits {
-            max_size: 10_000,
-            max_age: Duration::from_secs(90 * 24 * 3600),
-        }
-    }
-}
 
 /// A task taken from a queue.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use redis::aio::ConnectionLike;
 use redisq_test_support::{RedisCluster, RedisServer};
 
 use super::*;
-use crate::option::from_unix_secs;
+use crate::core::time::from_unix_secs;
 use crate::rdb::keys::Keys;
 use crate::rdb::proto::decode_task_message;
 use crate::rdb::{EnqueueRequest, Placement, RedisConn};

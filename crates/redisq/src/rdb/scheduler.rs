@@ -17,8 +17,8 @@ use super::proto::{
     SchedulerEnqueueEvent, SchedulerEntry, encode_scheduler_enqueue_event, encode_scheduler_entry,
 };
 use super::scripts::evalsha;
+use crate::core::time::unix_secs;
 use crate::error::{Error, Result};
-use crate::option::unix_secs;
 
 use super::scripts::{
     SCHEDULER_RECORD_EVENT as RECORD_EVENT, SCHEDULER_WRITE_ENTRIES as WRITE_ENTRIES,

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cron::Location;
-use crate::error::{Error, Result};
+use crate::core::names::Namespace;
+use crate::error::Result;
 use crate::option::TaskOption;
-use crate::rdb::keys::DEFAULT_NAMESPACE;
-use crate::server::config::{LogLevel, Logger};
+use crate::runtime::log::{LogLevel, Logger};
 use crate::task::{Task, TaskInfo};
 
 /// How often a scheduler writes its entries to Redis when no interval is given.
@@ -44,26 +44,26 @@ pub type PostEnqueueFn = Arc<dyn Fn(&Result<TaskInfo>) + Send + Sync>;
 pub struct SchedulerConfig {
     /// How often the entries are written to Redis (default 10 s); they expire after twice
     /// that. The first write happens one interval after start, as in asynq.
-    pub heartbeat_interval: Duration,
+    pub(crate) heartbeat_interval: Duration,
     /// The zone cron specs without a `CRON_TZ=` prefix are read in (default UTC).
-    pub location: Location,
+    pub(crate) location: Location,
     /// Called before each enqueue.
-    pub pre_enqueue: Option<PreEnqueueFn>,
+    pub(crate) pre_enqueue: Option<PreEnqueueFn>,
     /// Called after each enqueue attempt.
-    pub post_enqueue: Option<PostEnqueueFn>,
+    pub(crate) post_enqueue: Option<PostEnqueueFn>,
     /// The key namespace (default `asynq`, shared with Go asynq; decision D1).
-    pub namespace: String,
+    pub(crate) namespace: Namespace,
     /// Minimum level logged (default info).
-    pub log_level: LogLevel,
+    pub(crate) log_level: LogLevel,
     /// Custom log sink instead of `tracing`.
-    pub logger: Option<Arc<dyn Logger>>,
+    pub(crate) logger: Option<Arc<dyn Logger>>,
     /// Let only one scheduler process enqueue each occurrence of an entry (default true).
     ///
     /// Before enqueueing, a process claims the occurrence with
     /// `SET <ns>:scheduler_fire:{<entry hash>}:<unix s> <scheduler id> NX EX <ttl>`; only
     /// the process that set the key enqueues. See [`crate::Scheduler`] for details. With
     /// `false`, every process enqueues its own copy, as asynq does.
-    pub deduplicate: bool,
+    pub(crate) deduplicate: bool,
 }
 
 impl Default for SchedulerConfig {
@@ -95,7 +95,7 @@ impl SchedulerConfig {
             location: Location::UTC,
             pre_enqueue: None,
             post_enqueue: None,
-            namespace: DEFAULT_NAMESPACE.to_string(),
+            namespace: Namespace::default(),
             log_level: LogLevel::default(),
             logger: None,
             deduplicate: true,
@@ -127,8 +127,8 @@ impl SchedulerConfig {
     }
 
     /// Sets [`SchedulerConfig::namespace`].
-    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
-        self.namespace = namespace.into();
+    pub fn namespace(mut self, namespace: Namespace) -> Self {
+        self.namespace = namespace;
         self
     }
 
@@ -154,12 +154,6 @@ impl SchedulerConfig {
     pub(crate) fn validated(mut self) -> Result<Self> {
         if self.heartbeat_interval.is_zero() {
             self.heartbeat_interval = DEFAULT_SCHEDULER_HEARTBEAT_INTERVAL;
-        }
-        if self.namespace.trim().is_empty() || self.namespace.contains(['{', '}']) {
-            return Err(Error::invalid_option(format!(
-                "invalid key namespace {:?}: it must be non-empty and contain no braces",
-                self.namespace
-            )));
         }
         Ok(self)
     }

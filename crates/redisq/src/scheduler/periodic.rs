@@ -14,12 +14,13 @@ use tokio_util::sync::CancellationToken;
 use super::cron::CronSchedule;
 use super::identity::{config_hash, option_strings};
 use super::options::SchedulerConfig;
-use super::runner::{Scheduler, wait_for_signals};
+use super::runner::Scheduler;
 use crate::RedisConnOpt;
 use crate::error::{Error, Kind, Result};
-use crate::option::{self, TaskOption};
-use crate::server::log::Log;
-use crate::server::sleep_or;
+use crate::option::TaskOption;
+use crate::runtime::log::Log;
+use crate::runtime::signal::next_signal;
+use crate::runtime::sleep_or;
 use crate::task::Task;
 
 /// How often the manager asks its provider for configs when no interval is given.
@@ -89,7 +90,7 @@ impl PeriodicTaskConfig {
                 "periodic task config: task typename cannot be empty",
             ));
         }
-        option::resolve(
+        crate::option::resolve(
             self.task.options().iter().chain(&self.opts),
             SystemTime::now(),
         )?;
@@ -302,7 +303,7 @@ impl PeriodicTaskManager {
     /// Starts, then waits for SIGINT or SIGTERM and shuts down.
     pub async fn run(&self) -> Result<()> {
         self.start().await?;
-        wait_for_signals(&self.shared.log).await;
+        next_signal(&self.shared.log, false).await;
         self.shutdown().await;
         Ok(())
     }

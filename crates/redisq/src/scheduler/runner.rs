@@ -13,15 +13,17 @@ use super::cron::{CronSchedule, Location};
 use super::identity::{fire_identity, option_strings};
 use super::options::SchedulerConfig;
 use crate::RedisConnOpt;
-use crate::client::Client;
+use crate::core::message;
+use crate::core::time;
 use crate::error::{Error, Kind, Result};
-use crate::option::{self, TaskOption};
+use crate::option::TaskOption;
 use crate::rdb::keys::Keys;
 use crate::rdb::proto::{SchedulerEnqueueEvent, SchedulerEntry, timestamp_from};
 use crate::rdb::{Rdb, RedisConn};
-use crate::server::log::Log;
-use crate::server::sleep_or;
-use crate::task::Task;
+use crate::runtime::log::Log;
+use crate::runtime::signal::next_signal;
+use crate::runtime::sleep_or;
+use crate::task::{Task, TaskInfo};
 
 /// How long a fire claim outlives its occurrence window, to cover clock skew between
 /// scheduler processes and late fires.
@@ -56,7 +58,8 @@ struct State {
 struct Inner {
     id: String,
     config: SchedulerConfig,
-    client: Client,
+    /// Set at shutdown: fires still under way enqueue nothing more.
+    closed: std::sync::atomic::AtomicBool,
     rdb: Rdb,
     log: Log,
     state: Mutex<State>,
@@ -151,18 +154,17 @@ impl Scheduler {
         let opt = opt.into();
         // One connection for the scheduler's own writes and its enqueues.
         let conn = RedisConn::connect(&opt).await?;
-        let client = Client::from_conn(conn.clone(), &config.namespace);
         let host = gethostname::gethostname()
             .into_string()
             .unwrap_or_else(|_| "unknown-host".to_string());
         let id = format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4());
         Ok(Scheduler {
             inner: Arc::new(Inner {
-                rdb: Rdb::new(conn, Keys::new(config.namespace.clone())),
+                rdb: Rdb::new(conn, Keys::new(config.namespace.as_str())),
                 log: Log::new(config.log_level, config.logger.clone()),
                 id,
                 config,
-                client,
+                closed: std::sync::atomic::AtomicBool::new(false),
                 state: Mutex::new(State {
                     status: Status::New,
                     entries: Vec::new(),
@@ -196,7 +198,7 @@ impl Scheduler {
             return Err(Error::invalid_option("task typename cannot be empty"));
         }
         let opts: Vec<TaskOption> = opts.into_iter().collect();
-        option::resolve(task.options().iter().chain(&opts), SystemTime::now())?;
+        crate::option::resolve(task.options().iter().chain(&opts), SystemTime::now())?;
         let strings = option_strings(&task, &opts);
         let identity = fire_identity(cronspec, &task, &strings);
         let id = uuid::Uuid::new_v4().to_string();
@@ -326,14 +328,16 @@ impl Scheduler {
                 ));
             }
         }
-        let _ = self.inner.client.close();
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.inner.log.info(format_args!("scheduler stopped"));
     }
 
     /// Starts, then waits for SIGINT or SIGTERM and shuts down.
     pub async fn run(&self) -> Result<()> {
         self.start().await?;
-        wait_for_signals(&self.inner.log).await;
+        next_signal(&self.inner.log, false).await;
         self.shutdown().await;
         Ok(())
     }
@@ -353,30 +357,6 @@ impl Drop for Scheduler {
             r.stop.cancel();
         }
     }
-}
-
-#[cfg(unix)]
-pub(crate) async fn wait_for_signals(log: &Log) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        log.error(format_args!(
-            "could not install signal handlers; waiting for Ctrl-C"
-        ));
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-}
-
-#[cfg(not(unix))]
-pub(crate) async fn wait_for_signals(_log: &Log) {
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// What one fire needs, copied out of the entry.
@@ -447,7 +427,7 @@ async fn run_entries(inner: Arc<Inner>, stop: CancellationToken) {
 
 /// The occurrence a fire claims and how long the claim lives.
 fn occurrence(job: &Job) -> (i64, Duration) {
-    let at = option::unix_secs(job.scheduled);
+    let at = time::unix_secs(job.scheduled);
     match job.every {
         Some(period) => {
             let p = i64::try_from(period.as_secs().max(1)).unwrap_or(i64::MAX);
@@ -493,10 +473,7 @@ async fn fire(inner: Arc<Inner>, job: Job) {
     if let Some(pre) = &cfg.pre_enqueue {
         pre(&job.task, &job.opts);
     }
-    let res = inner
-        .client
-        .enqueue_with(&job.task, job.opts.iter().cloned())
-        .await;
+    let res = enqueue(&inner, &job).await;
     if let Some(post) = &cfg.post_enqueue {
         post(&res);
     }
@@ -529,6 +506,16 @@ async fn fire(inner: Arc<Inner>, job: Job) {
             job.entry_id
         ));
     }
+}
+
+/// Enqueues one fire's task, as `Client::enqueue_with` would.
+async fn enqueue(inner: &Inner, job: &Job) -> Result<TaskInfo> {
+    if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(Error::new(Kind::Closed, "redisq: scheduler closed"));
+    }
+    let new = message::build(&job.task, &job.opts, SystemTime::now())?;
+    inner.rdb.enqueue_new(&new).await?;
+    Ok(new.info())
 }
 
 /// Writes the entries every interval (the first time one interval after start, as asynq),

@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::client::Client;
+use crate::core::message;
 use crate::error::Error;
 use crate::option::TaskOption;
 use crate::rdb::proto::{TaskMessage, decode_task_message};
@@ -249,11 +249,17 @@ impl Checker {
                 return false;
             };
             let opts = [TaskOption::queue(queue)];
-            let enqueue = Client::enqueue_through(&shared.rdb, &task, &opts);
-            match tokio::time::timeout(left, enqueue).await {
-                Ok(Ok(info)) => shared.log.debug(format_args!(
+            let new = match message::build(&task, &opts, SystemTime::now()) {
+                Ok(new) => new,
+                Err(e) => {
+                    self.enqueue_failed(&where_, deadline, &e);
+                    return false;
+                }
+            };
+            match tokio::time::timeout(left, shared.rdb.enqueue_new(&new)).await {
+                Ok(Ok(())) => shared.log.debug(format_args!(
                     "aggregated {count} tasks into task {} ({where_})",
-                    info.id
+                    new.id
                 )),
                 Ok(Err(e)) => {
                     self.enqueue_failed(&where_, deadline, &e);
@@ -306,7 +312,7 @@ impl Checker {
                 Err(_) => break,
             }
             let pause = Duration::from_secs(1).min(time_left(deadline).unwrap_or_default());
-            if pause.is_zero() || !super::sleep_or(&self.done, pause).await {
+            if pause.is_zero() || !crate::runtime::sleep_or(&self.done, pause).await {
                 break;
             }
         }

@@ -115,7 +115,7 @@ async fn write_batch(
         }
     };
     let now = SystemTime::now();
-    let lease_until = crate::option::unix_secs(crate::option::add_saturating(
+    let lease_until = crate::core::time::unix_secs(crate::core::time::add_saturating(
         now,
         shared.config.lease_duration,
     ));

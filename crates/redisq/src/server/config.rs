@@ -2,17 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 
+use crate::core::limits::ArchiveLimits;
+use crate::core::names::{Namespace, QueueName};
 use crate::error::{Error, Result};
 use crate::handler::{Data, HandlerError, TaskContext};
-use crate::rdb::ArchiveLimits;
-use crate::rdb::keys::DEFAULT_NAMESPACE;
+use crate::runtime::log::{LogLevel, Logger};
 use crate::task::Task;
+
+/// The longest duration a setting may have: clocks plus it must stay representable.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Computes how long to wait before retrying a failed task (asynq's `RetryDelayFunc`):
 /// `(retried so far, error, task)`.
@@ -41,125 +44,66 @@ pub fn default_retry_delay(retried: u32, _err: &HandlerError, _task: &Task) -> D
     )
 }
 
-/// Log levels with asynq's names (`debug`, `info`, `warn`, `error`, `fatal`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LogLevel {
-    /// Everything, including per-task events.
-    Debug,
-    /// Start, stop and notable events (the default).
-    #[default]
-    Info,
-    /// Unexpected but handled events.
-    Warn,
-    /// Errors the server recovers from.
-    Error,
-    /// Errors it cannot recover from.
-    Fatal,
-}
-
-impl LogLevel {
-    /// asynq's name of the level.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-            LogLevel::Fatal => "fatal",
-        }
-    }
-}
-
-impl fmt::Display for LogLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
-
-impl FromStr for LogLevel {
-    type Err = Error;
-
-    /// Accepts asynq's names, case-insensitively, plus `warning`.
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "debug" => Ok(LogLevel::Debug),
-            "info" => Ok(LogLevel::Info),
-            "warn" | "warning" => Ok(LogLevel::Warn),
-            "error" => Ok(LogLevel::Error),
-            "fatal" => Ok(LogLevel::Fatal),
-            _ => Err(Error::invalid_option(format!(
-                "unsupported log level {s:?}: use debug, info, warn, error or fatal"
-            ))),
-        }
-    }
-}
-
-/// A custom log sink (asynq's `Logger`). By default the server logs through `tracing`.
-pub trait Logger: Send + Sync + 'static {
-    /// Logs one message at `level`.
-    fn log(&self, level: LogLevel, message: &str);
-}
-
 /// Server settings. Build with [`Config::new`] and the setters; [`crate::Server::new`]
 /// validates them.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// Tasks processed at once (default: the number of CPUs).
-    pub concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Queues and their priorities (default `{"default": 1}`).
-    pub queues: BTreeMap<String, u32>,
+    pub(crate) queues: BTreeMap<String, u32>,
     /// Always take from the highest-priority non-empty queue first (default false: weighted).
-    pub strict_priority: bool,
+    pub(crate) strict_priority: bool,
     /// Retry delay (default [`default_retry_delay`]).
-    pub retry_delay: RetryDelayFn,
+    pub(crate) retry_delay: RetryDelayFn,
     /// Failure predicate (default: every error is a failure).
-    pub is_failure: IsFailureFn,
+    pub(crate) is_failure: IsFailureFn,
     /// Error callback.
-    pub error_handler: Option<ErrorHandlerFn>,
+    pub(crate) error_handler: Option<ErrorHandlerFn>,
     /// Values handed to every handler (asynq's `BaseContext`).
-    pub data: Data,
+    pub(crate) data: Data,
     /// Minimum level logged (default info).
-    pub log_level: LogLevel,
+    pub(crate) log_level: LogLevel,
     /// Custom log sink instead of `tracing`.
-    pub logger: Option<Arc<dyn Logger>>,
+    pub(crate) logger: Option<Arc<dyn Logger>>,
     /// How long shutdown waits for running tasks before requeueing them (default 8 s).
-    pub shutdown_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
     /// Health check callback; no checks without one.
-    pub health_check: Option<HealthCheckFn>,
+    pub(crate) health_check: Option<HealthCheckFn>,
     /// Health check interval (default 15 s).
-    pub health_check_interval: Duration,
+    pub(crate) health_check_interval: Duration,
     /// How often due scheduled/retry tasks are moved to pending (default 5 s).
-    pub delayed_task_check_interval: Duration,
+    pub(crate) delayed_task_check_interval: Duration,
     /// How long an idle worker waits before polling queues again (default 1 s).
-    pub task_check_interval: Duration,
+    pub(crate) task_check_interval: Duration,
     /// Group aggregation grace period (default 1 min, at least 1 s).
-    pub group_grace_period: Duration,
+    pub(crate) group_grace_period: Duration,
     /// Longest a group waits before aggregation (default none).
-    pub group_max_delay: Option<Duration>,
+    pub(crate) group_max_delay: Option<Duration>,
     /// Most tasks aggregated into one (default none).
-    pub group_max_size: Option<usize>,
+    pub(crate) group_max_size: Option<usize>,
     /// Combines grouped tasks; without one, grouped tasks wait and the server says why.
-    pub group_aggregator: Option<Arc<dyn super::aggregator::GroupAggregator>>,
+    pub(crate) group_aggregator: Option<Arc<dyn super::aggregator::GroupAggregator>>,
     /// How often completed tasks past their retention are deleted (default 8 s).
-    pub janitor_interval: Duration,
+    pub(crate) janitor_interval: Duration,
     /// Completed tasks deleted per call (default 100).
-    pub janitor_batch_size: usize,
+    pub(crate) janitor_batch_size: usize,
     /// How long a dequeued task's lease lasts between heartbeats (default 30 s, decision D11).
-    pub lease_duration: Duration,
+    pub(crate) lease_duration: Duration,
     /// How often the server writes its state and extends leases (default 5 s).
-    pub heartbeat_interval: Duration,
+    pub(crate) heartbeat_interval: Duration,
     /// How often expired leases are recovered (default 1 min).
-    pub recoverer_interval: Duration,
+    pub(crate) recoverer_interval: Duration,
     /// How long past its lease expiry a task is left before recovery, and how long an active
     /// task without a lease must stay so (decision D5) (default 30 s).
-    pub lease_grace: Duration,
+    pub(crate) lease_grace: Duration,
     /// Archive size and age limits (decision D2; default 10 000 tasks, 90 days).
-    pub archive_max_size: u64,
+    pub(crate) archive_max_size: u64,
     /// See `archive_max_size`.
-    pub archive_max_age: Duration,
+    pub(crate) archive_max_age: Duration,
     /// Key namespace (default `asynq`, decision D1).
-    pub namespace: String,
+    pub(crate) namespace: Namespace,
 }
 
 impl Default for Config {
@@ -193,7 +137,7 @@ impl Default for Config {
             lease_grace: Duration::from_secs(30),
             archive_max_size: ArchiveLimits::default().max_size,
             archive_max_age: ArchiveLimits::default().max_age,
-            namespace: DEFAULT_NAMESPACE.to_string(),
+            namespace: Namespace::default(),
         }
     }
 }
@@ -216,7 +160,11 @@ impl Config {
         I: IntoIterator<Item = (S, u32)>,
         S: Into<String>,
     {
-        self.queues = queues.into_iter().map(|(q, p)| (q.into(), p)).collect();
+        // Trimmed as asynq trims queue names; `validate` checks what is left.
+        self.queues = queues
+            .into_iter()
+            .map(|(q, p)| (q.into().trim().to_string(), p))
+            .collect();
         self
     }
 
@@ -367,8 +315,8 @@ impl Config {
     }
 
     /// The key namespace.
-    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
-        self.namespace = ns.into();
+    pub fn namespace(mut self, ns: Namespace) -> Self {
+        self.namespace = ns;
         self
     }
 
@@ -384,11 +332,7 @@ impl Config {
             return bad("at least one queue is needed".into());
         }
         for (q, p) in &self.queues {
-            if q.trim().is_empty() || q.contains(['{', '}']) {
-                return bad(format!(
-                    "invalid queue name {q:?}: it must be non-blank and contain no braces"
-                ));
-            }
+            QueueName::new(q)?;
             if *p == 0 {
                 return bad(format!("queue {q:?} has priority 0: priorities start at 1"));
             }
@@ -408,6 +352,32 @@ impl Config {
         for (name, d) in positive {
             if d.is_zero() {
                 return bad(format!("{name} must be greater than zero"));
+            }
+        }
+        // Durations are added to clocks and stored as whole seconds: bound them so that no
+        // arithmetic on them can overflow at run time.
+        let all = [
+            ("shutdown_timeout", self.shutdown_timeout),
+            ("health_check_interval", self.health_check_interval),
+            (
+                "delayed_task_check_interval",
+                self.delayed_task_check_interval,
+            ),
+            ("task_check_interval", self.task_check_interval),
+            ("group_grace_period", self.group_grace_period),
+            ("group_max_delay", self.group_max_delay.unwrap_or_default()),
+            ("janitor_interval", self.janitor_interval),
+            ("lease_duration", self.lease_duration),
+            ("heartbeat_interval", self.heartbeat_interval),
+            ("recoverer_interval", self.recoverer_interval),
+            ("lease_grace", self.lease_grace),
+            ("archive_max_age", self.archive_max_age),
+        ];
+        for (name, d) in all {
+            if d > MAX_DURATION {
+                return bad(format!(
+                    "{name} ({d:?}) is too long: durations are limited to 100 years"
+                ));
             }
         }
         if self.group_grace_period < Duration::from_secs(1) {
@@ -435,9 +405,6 @@ impl Config {
         }
         if self.archive_max_size == 0 {
             return bad("archive_max_size must be at least 1".into());
-        }
-        if self.namespace.trim().is_empty() || self.namespace.contains(['{', '}']) {
-            return bad(format!("invalid key namespace {:?}", self.namespace));
         }
         Ok(())
     }
@@ -495,7 +462,9 @@ mod tests {
             Config::new().heartbeat_interval(Duration::from_secs(30)),
             Config::new().task_check_interval(Duration::ZERO),
             Config::new().janitor_batch_size(0),
-            Config::new().namespace(""),
+            Config::new().lease_duration(Duration::MAX),
+            Config::new().shutdown_timeout(Duration::from_secs(u64::MAX / 2)),
+            Config::new().group_max_delay(Duration::MAX),
         ];
         for c in cases {
             let err = c.validate().expect_err("invalid");

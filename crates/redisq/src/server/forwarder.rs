@@ -24,7 +24,7 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
         for q in &shared.queues {
             let now = SystemTime::now();
             match shared.rdb.next_due(q).await {
-                Ok(Some(due)) if due <= crate::option::unix_secs(now) => {}
+                Ok(Some(due)) if due <= crate::core::time::unix_secs(now) => {}
                 Ok(due) => {
                     if let Some(d) = due {
                         next_due = Some(next_due.map_or(d, |x| x.min(d)));

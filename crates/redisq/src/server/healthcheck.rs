@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, sleep_or};
+use super::Shared;
+use crate::runtime::sleep_or;
 
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     let Some(check) = shared.config.health_check.clone() else {

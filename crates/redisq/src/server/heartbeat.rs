@@ -8,9 +8,10 @@ use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, sleep_or};
-use crate::option;
+use super::Shared;
+use crate::core::time;
 use crate::rdb::proto::{ServerInfo, WorkerInfo, timestamp_from};
+use crate::runtime::sleep_or;
 
 /// Beats every interval until `done`; the first beat is written by `Server::start` itself,
 /// before any task is taken, so the server is visible before it works.
@@ -70,7 +71,7 @@ pub(crate) async fn beat(shared: &Shared) {
     for (queue, tasks) in by_queue {
         let ids: Vec<String> = tasks.iter().map(|a| a.msg.id.clone()).collect();
         let renewed_at = Instant::now();
-        let until = option::unix_secs(SystemTime::now() + lease);
+        let until = time::unix_secs(SystemTime::now() + lease);
         match shared.rdb.extend_leases(queue, &ids, until).await {
             Ok(missing) => {
                 for a in tasks {

@@ -5,13 +5,14 @@ use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Shared, sleep_or};
+use super::Shared;
+use crate::runtime::sleep_or;
 
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     while sleep_or(&done, shared.config.janitor_interval).await {
         for q in &shared.queues {
             // A cheap read first: the delete script runs only when something expired.
-            let now_s = crate::option::unix_secs(SystemTime::now());
+            let now_s = crate::core::time::unix_secs(SystemTime::now());
             match shared.rdb.next_completed_expiry(q).await {
                 Ok(Some(at)) if at <= now_s => {}
                 Ok(_) => continue,

@@ -13,7 +13,6 @@ mod forwarder;
 mod healthcheck;
 mod heartbeat;
 mod janitor;
-pub(crate) mod log;
 mod processor;
 mod recoverer;
 mod subscriber;
@@ -29,14 +28,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::config::Config;
-use self::log::{Log, RateLimited};
 use self::syncer::Syncer;
 use crate::RedisConnOpt;
+use crate::connection::Connection;
 use crate::error::{Error, Kind, Result};
 use crate::handler::{BoxHandler, Handler};
+use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
 use crate::rdb::proto::TaskMessage;
-use crate::rdb::{Rdb, RedisConn};
+use crate::runtime::log::{Log, RateLimited};
+use crate::runtime::signal::{Signal, next_signal};
 
 /// The lifecycle states, as written to `ServerInfo.status`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,8 +195,17 @@ impl Server {
     /// Validates the configuration and connects to Redis.
     pub async fn new(opt: impl Into<RedisConnOpt>, config: Config) -> Result<Server> {
         config.validate()?;
-        let conn = RedisConn::connect(&opt.into()).await?;
-        let rdb = Arc::new(Rdb::new(conn, Keys::new(config.namespace.clone())));
+        let conn = Connection::connect(opt).await?;
+        Server::from_connection(&conn, config)
+    }
+
+    /// A server on an existing connection (shared with a [`crate::Client`],
+    /// [`crate::Inspector`] or [`crate::Scheduler`] of the same process). It still opens a
+    /// pub/sub connection and, for its heartbeat, a connection on a thread of its own.
+    pub fn from_connection(conn: &Connection, config: Config) -> Result<Server> {
+        config.validate()?;
+        let conn = conn.inner().clone();
+        let rdb = Arc::new(Rdb::new(conn, Keys::new(config.namespace.as_str())));
         let log = Log::new(config.log_level, config.logger.clone());
         let queues = config.queues.keys().cloned().collect();
         let shared = Arc::new(Shared {
@@ -354,7 +364,9 @@ impl Server {
     /// new tasks and keeps waiting.
     pub async fn run(&self, handler: impl Handler) -> Result<()> {
         self.start(handler).await?;
-        wait_for_signals(self).await;
+        while next_signal(&self.shared.log, true).await == Signal::Stop {
+            self.stop().await;
+        }
         self.shutdown().await;
         Ok(())
     }
@@ -365,41 +377,5 @@ impl Server {
             return Ok(());
         }
         self.shared.rdb.ping().await
-    }
-}
-
-#[cfg(unix)]
-async fn wait_for_signals(server: &Server) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut tstp)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::from_raw(libc::SIGTSTP)),
-    ) else {
-        server.shared.log.error(format_args!(
-            "could not install signal handlers; waiting for Ctrl-C"
-        ));
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = tstp.recv() => server.stop().await,
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_for_signals(_server: &Server) {
-    let _ = tokio::signal::ctrl_c().await;
-}
-
-/// Sleeps, waking early when `token` fires. Returns false when woken by the token.
-pub(crate) async fn sleep_or(token: &CancellationToken, d: std::time::Duration) -> bool {
-    tokio::select! {
-        _ = token.cancelled() => false,
-        _ = tokio::time::sleep(d) => true,
     }
 }

@@ -11,12 +11,14 @@ use rand::seq::SliceRandom;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::{ActiveTask, Shared, sleep_or};
+use super::{ActiveTask, Shared};
+use crate::core::time;
 use crate::error::{Error, Result};
 use crate::handler::{BoxHandler, HandlerError, ResultWriter, TaskContext};
-use crate::option::{self, DEFAULT_TIMEOUT};
+use crate::option::DEFAULT_TIMEOUT;
 use crate::rdb::proto::{TaskMessage, decode_task_message};
 use crate::rdb::{Dequeued, Rdb};
+use crate::runtime::sleep_or;
 use crate::task::Task;
 
 /// Error text of a task whose deadline passed (asynq/Go's `context.DeadlineExceeded`).
@@ -152,7 +154,7 @@ async fn idle(shared: &Shared, stop: &CancellationToken, interval: Duration) -> 
 ///
 /// Returns the tasks taken and, if a call failed, its error (the other calls' tasks are kept).
 async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) {
-    let lease_until = option::unix_secs(option::add_saturating(
+    let lease_until = time::unix_secs(time::add_saturating(
         SystemTime::now(),
         shared.config.lease_duration,
     ));
@@ -220,8 +222,8 @@ enum Outcome {
 /// The deadline of an attempt: the earlier of start + timeout and the task's deadline.
 pub(crate) fn attempt_deadline(msg: &TaskMessage, now: SystemTime) -> SystemTime {
     let by_timeout = (msg.timeout > 0)
-        .then(|| option::add_saturating(now, Duration::from_secs(msg.timeout.unsigned_abs())));
-    let by_deadline = (msg.deadline > 0).then(|| option::from_unix_secs(msg.deadline));
+        .then(|| time::add_saturating(now, Duration::from_secs(msg.timeout.unsigned_abs())));
+    let by_deadline = (msg.deadline > 0).then(|| time::from_unix_secs(msg.deadline));
     match (by_timeout, by_deadline) {
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) => a,
@@ -437,7 +439,7 @@ async fn finish(
             let retried = msg.retried.max(0).unsigned_abs();
             let delay = (shared.config.retry_delay)(retried, &err, task);
             Op::Retry {
-                at: option::add_saturating(SystemTime::now(), delay),
+                at: time::add_saturating(SystemTime::now(), delay),
                 err: err.to_string(),
                 is_failure: (shared.config.is_failure)(&err),
             }

@@ -13,12 +13,13 @@ use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+use super::Shared;
 use super::aggregator;
 use super::processor::{LEASE_EXPIRED, task_of};
-use super::{Shared, sleep_or};
+use crate::core::time;
 use crate::handler::HandlerError;
-use crate::option;
 use crate::rdb::proto::decode_task_message;
+use crate::runtime::sleep_or;
 
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     // When each lease-less active task was first seen, by (queue, id).
@@ -40,7 +41,7 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
 
 async fn recover_expired(shared: &Shared, queue: &str) {
     let grace = i64::try_from(shared.config.lease_grace.as_secs()).unwrap_or(i64::MAX);
-    let cutoff = option::unix_secs(SystemTime::now()).saturating_sub(grace);
+    let cutoff = time::unix_secs(SystemTime::now()).saturating_sub(grace);
     // Expired leases of tasks whose hash is gone can never be recovered: drop them.
     match shared.rdb.remove_ghosts(queue, cutoff, &[]).await {
         Ok(n) if n > 0 => shared.log.warn(format_args!(
@@ -137,7 +138,7 @@ async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) {
             .rdb
             .retry(
                 &msg,
-                option::add_saturating(now, delay),
+                time::add_saturating(now, delay),
                 LEASE_EXPIRED,
                 is_failure,
                 now,

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::Shared;
 use super::processor::Op;
-use super::{Shared, sleep_or};
 use crate::rdb::proto::TaskMessage;
+use crate::runtime::sleep_or;
 
 const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 

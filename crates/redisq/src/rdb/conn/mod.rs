@@ -43,6 +43,8 @@ pub(crate) struct RedisConn {
     inner: Inner,
     // Where it goes, for operators (never with credentials).
     label: Arc<str>,
+    // How it was opened, to open another one to the same deployment.
+    opt: Option<Arc<RedisConnOpt>>,
 }
 
 #[derive(Clone)]
@@ -88,13 +90,24 @@ impl RedisConn {
             // rustls needs a process-wide crypto provider; keep one the application installed.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let conn = match opt {
+        let mut conn = match opt {
             RedisConnOpt::Standalone(o) => connect_standalone(o).await?,
             RedisConnOpt::Cluster(o) => connect_cluster(o).await?,
             RedisConnOpt::Sentinel(o) => connect_sentinel(o).await?,
         };
         conn.check_version().await?;
+        conn.opt = Some(Arc::new(opt.clone()));
         Ok(conn)
+    }
+
+    /// Opens a separate connection to the same deployment. Its I/O is driven by the runtime
+    /// this is called on, which is the point: the server's heartbeat keeps its own
+    /// connection on its own thread (see `server::heartbeat`).
+    pub(crate) async fn reopen(&self) -> Result<RedisConn> {
+        match &self.opt {
+            Some(opt) => RedisConn::connect(opt).await,
+            None => Ok(self.clone()),
+        }
     }
 
     /// A dedicated pub/sub connection (to the master for Sentinel, to a seed node for a
@@ -381,6 +394,7 @@ async fn connect_standalone(o: &RedisClientOpt) -> Result<RedisConn> {
             client: Arc::new(client),
         }),
         label: o.addr.to_string().into(),
+        opt: None,
     })
 }
 
@@ -451,6 +465,7 @@ async fn connect_cluster(o: &RedisClusterClientOpt) -> Result<RedisConn> {
     Ok(RedisConn {
         inner: Inner::Cluster(conn, node_clients.into()),
         label: "cluster".into(),
+        opt: None,
     })
 }
 
@@ -570,6 +585,7 @@ async fn connect_sentinel(o: &RedisFailoverClientOpt) -> Result<RedisConn> {
     Ok(RedisConn {
         inner: Inner::Sentinel(Arc::new(conn)),
         label: format!("master {:?}", o.master_name).into(),
+        opt: None,
     })
 }
 

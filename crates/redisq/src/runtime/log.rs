@@ -1,12 +1,73 @@
-//! The server's logging: `tracing` by default, or the user's [`Logger`], filtered by level,
-//! with a rate limit for errors that repeat while Redis is away.
+//! Logging of the long-running services (server, scheduler): `tracing` by default, or the
+//! user's [`Logger`], filtered by level, with a rate limit for errors that repeat while Redis
+//! is away.
 
 use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::config::{LogLevel, Logger};
+use crate::error::{Error, Result};
+
+/// Log levels with asynq's names (`debug`, `info`, `warn`, `error`, `fatal`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Everything, including per-task events.
+    Debug,
+    /// Start, stop and notable events (the default).
+    #[default]
+    Info,
+    /// Unexpected but handled events.
+    Warn,
+    /// Errors the server recovers from.
+    Error,
+    /// Errors it cannot recover from.
+    Fatal,
+}
+
+impl LogLevel {
+    /// asynq's name of the level.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+            LogLevel::Fatal => "fatal",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl FromStr for LogLevel {
+    type Err = Error;
+
+    /// Accepts asynq's names, case-insensitively, plus `warning`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "debug" => Ok(LogLevel::Debug),
+            "info" => Ok(LogLevel::Info),
+            "warn" | "warning" => Ok(LogLevel::Warn),
+            "error" => Ok(LogLevel::Error),
+            "fatal" => Ok(LogLevel::Fatal),
+            _ => Err(Error::invalid_option(format!(
+                "unsupported log level {s:?}: use debug, info, warn, error or fatal"
+            ))),
+        }
+    }
+}
+
+/// A custom log sink (asynq's `Logger`). By default the server logs through `tracing`.
+pub trait Logger: Send + Sync + 'static {
+    /// Logs one message at `level`.
+    fn log(&self, level: LogLevel, message: &str);
+}
 
 #[derive(Clone)]
 pub(crate) struct Log {
