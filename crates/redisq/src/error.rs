@@ -10,9 +10,22 @@ use std::fmt;
 /// A boxed error from a lower layer (Redis, protobuf, I/O).
 type Source = Box<dyn StdError + Send + Sync + 'static>;
 
-/// What went wrong, as a closed set the predicates are built on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
+/// What went wrong: the category of an [`Error`], for `match`ing where the `is_*`
+/// predicates are not enough. New kinds may be added, so matches need a wildcard arm.
+///
+/// ```
+/// # fn handle(err: redisq::Error) {
+/// use redisq::ErrorKind;
+/// match err.kind() {
+///     ErrorKind::DuplicateTask => println!("already enqueued"),
+///     ErrorKind::Redis => println!("Redis trouble: {err}"),
+///     _ => println!("{err}"),
+/// }
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
     /// The unique lock of the task is held by another task (asynq `ErrDuplicateTask`).
     DuplicateTask,
     /// A task with the same ID already exists in the queue (asynq `ErrTaskIDConflict`).
@@ -38,6 +51,9 @@ pub(crate) enum Kind {
     /// The client, server or inspector was closed.
     Closed,
 }
+
+/// The crate's short name for [`ErrorKind`].
+pub(crate) type Kind = ErrorKind;
 
 /// The error type of every fallible redisq operation.
 pub struct Error {
@@ -91,6 +107,11 @@ impl Error {
 
     pub(crate) fn redis(context: impl Into<String>, err: redis::RedisError) -> Self {
         Error::new(Kind::Redis, context).with_source(err)
+    }
+
+    /// The category of the error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
     }
 
     /// The unique lock for this task is held: an equal task was enqueued within its TTL.

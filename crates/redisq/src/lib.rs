@@ -65,7 +65,7 @@ mod task;
 pub use crate::core::names::{DEFAULT_NAMESPACE, Namespace, QueueName};
 pub use client::{BatchResult, Client, ClientBuilder};
 pub use connection::Connection;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use handler::{
     BoxFuture, BoxHandler, Data, Handler, HandlerError, HandlerResult, ResultWriter, TaskContext,
 };

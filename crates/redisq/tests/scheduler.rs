@@ -455,3 +455,38 @@ async fn dropping_a_running_scheduler_stops_it() {
     let n = env.llen("asynq:{default}:pending").await;
     assert!((1..=2).contains(&n), "{n} tasks");
 }
+
+/// A panicking pre- or post-enqueue hook is logged; the scheduler keeps firing and each
+/// fire's task is still enqueued.
+#[tokio::test]
+async fn panicking_hooks_do_not_stop_the_scheduler() {
+    let env = Env::start();
+    let (tx, mut rx) = unbounded_channel::<Outcome>();
+    let config = SchedulerConfig::new()
+        .pre_enqueue(|_, _| panic!("pre hook bug"))
+        .post_enqueue(move |res| {
+            let _ = tx.send(
+                res.as_ref()
+                    .map(|i| (i.task_type.clone(), i.id.clone()))
+                    .map_err(|e| e.to_string()),
+            );
+            panic!("post hook bug");
+        });
+    let sched = Scheduler::new(env.opt(), config).await.expect("scheduler");
+    sched
+        .register("@every 1s", Task::new("hooked", ""), [])
+        .expect("register");
+    sched.start().await.expect("start");
+    let (first, _) = next_ok(&mut rx, "hooked").await;
+    let (second, _) = next_ok(&mut rx, "hooked").await;
+    assert_ne!(first, second);
+    let mut c = env.conn().await;
+    for id in [&first, &second] {
+        let exists: bool = c
+            .exists(format!("asynq:{{default}}:t:{id}"))
+            .await
+            .expect("EXISTS");
+        assert!(exists, "task {id} was enqueued");
+    }
+    sched.shutdown().await;
+}

@@ -22,7 +22,7 @@ use crate::rdb::proto::{SchedulerEnqueueEvent, SchedulerEntry, timestamp_from};
 use crate::rdb::{Rdb, RedisConn};
 use crate::runtime::log::Log;
 use crate::runtime::signal::next_signal;
-use crate::runtime::sleep_or;
+use crate::runtime::{sleep_or, supervise};
 use crate::task::{Task, TaskInfo};
 
 /// How long a fire claim outlives its occurrence window, to cover clock skew between
@@ -460,23 +460,15 @@ async fn fire(inner: Arc<Inner>, job: Job) {
                     "scheduler entry {}: could not claim occurrence {occ}: {e}",
                     job.entry_id
                 ));
-                if let Some(pre) = &cfg.pre_enqueue {
-                    pre(&job.task, &job.opts);
-                }
-                if let Some(post) = &cfg.post_enqueue {
-                    post(&Err(e));
-                }
+                pre_enqueue(&inner, &job);
+                post_enqueue(&inner, &Err(e));
                 return;
             }
         }
     }
-    if let Some(pre) = &cfg.pre_enqueue {
-        pre(&job.task, &job.opts);
-    }
+    pre_enqueue(&inner, &job);
     let res = enqueue(&inner, &job).await;
-    if let Some(post) = &cfg.post_enqueue {
-        post(&res);
-    }
+    post_enqueue(&inner, &res);
     let info = match res {
         Ok(info) => info,
         Err(e) => {
@@ -505,6 +497,24 @@ async fn fire(inner: Arc<Inner>, job: Job) {
             "could not record the enqueue event of scheduler entry {}: {e}",
             job.entry_id
         ));
+    }
+}
+
+/// Calls the user's pre-enqueue hook; a panic in it is logged and the fire goes on.
+fn pre_enqueue(inner: &Inner, job: &Job) {
+    if let Some(pre) = &inner.config.pre_enqueue {
+        let _ = supervise::call(&inner.log, "the scheduler's pre-enqueue hook", || {
+            pre(&job.task, &job.opts)
+        });
+    }
+}
+
+/// Calls the user's post-enqueue hook; a panic in it is logged.
+fn post_enqueue(inner: &Inner, res: &Result<TaskInfo>) {
+    if let Some(post) = &inner.config.post_enqueue {
+        let _ = supervise::call(&inner.log, "the scheduler's post-enqueue hook", || {
+            post(res)
+        });
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::state::Shared;
 use crate::core::message;
 use crate::error::Error;
 use crate::option::TaskOption;

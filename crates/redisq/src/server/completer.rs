@@ -4,73 +4,89 @@
 //! has queued up (without waiting for more, so a lone task is written at once) and writes it
 //! with one script call per queue, all in one round trip. Under load many tasks share a call,
 //! which divides Redis's per-call cost. A worker that may take another task of the same queue
-//! hands its slot over with its completion; the same call then takes that many pending tasks
-//! (with their leases) and they start on the handed-over slots, so a busy server needs about
-//! one call per task batch instead of two.
+//! says so with its completion; the same call then takes that many pending tasks (with their
+//! leases) and each such worker gets one back in its reply and runs it on its slot, so a busy
+//! server needs about one call per task batch instead of two.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::processor::work;
-use super::{ActiveTask, Shared};
+use super::state::{ActiveTask, Shared};
+use crate::core::time;
 use crate::error::{Error, Kind, Result};
-use crate::handler::BoxHandler;
-use crate::rdb::proto::TaskMessage;
+use crate::rdb::Dequeued;
+use crate::rdb::proto::{TaskMessage, decode_task_message};
 
 /// Most tasks written in one batch.
 const MAX_BATCH: usize = 256;
 
 struct Item {
     task: Arc<ActiveTask>,
-    /// The worker's slot, when it may run another task of this queue.
-    slot: Option<OwnedSemaphorePermit>,
-    reply: oneshot::Sender<Result<()>>,
+    /// The worker may run another task of this queue on its slot.
+    take_next: bool,
+    reply: oneshot::Sender<Done>,
 }
 
-pub(crate) struct Completer {
-    tx: mpsc::UnboundedSender<Item>,
-    rx: Mutex<Option<mpsc::UnboundedReceiver<Item>>>,
+/// The completer's answer to a worker.
+pub(crate) struct Done {
+    pub(crate) result: Result<()>,
+    /// A task taken for the worker's slot (only when it asked for one).
+    pub(crate) next: Option<Dequeued>,
 }
 
-impl Completer {
-    pub(crate) fn new() -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        Completer {
-            tx,
-            rx: Mutex::new(Some(rx)),
-        }
-    }
+/// The workers' side of the completer. The channel is bounded by the server's concurrency:
+/// each worker has at most one completion in flight.
+#[derive(Clone)]
+pub(crate) struct CompleterHandle {
+    tx: mpsc::Sender<Item>,
+}
 
-    /// Records the success of an active task without retention, batched with others. With a
-    /// `slot`, a pending task of the same queue may be taken and started on it.
-    pub(crate) async fn done(
-        &self,
-        task: Arc<ActiveTask>,
-        slot: Option<OwnedSemaphorePermit>,
-    ) -> Result<()> {
+/// The completer's side, kept by the server so a restarted completer finds its queue.
+pub(crate) struct CompleterQueue {
+    rx: Mutex<mpsc::Receiver<Item>>,
+}
+
+pub(crate) fn channel(concurrency: usize) -> (CompleterHandle, Arc<CompleterQueue>) {
+    let (tx, rx) = mpsc::channel(concurrency.max(1));
+    (
+        CompleterHandle { tx },
+        Arc::new(CompleterQueue { rx: Mutex::new(rx) }),
+    )
+}
+
+impl CompleterHandle {
+    /// Records the success of an active task without retention, batched with others. With
+    /// `take_next`, a pending task of the same queue may come back with the reply.
+    pub(crate) async fn done(&self, task: Arc<ActiveTask>, take_next: bool) -> Done {
+        let stopped = || Done {
+            result: Err(Error::new(Kind::Closed, "the completer has stopped")),
+            next: None,
+        };
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Item { task, slot, reply }).is_err() {
-            return Err(Error::new(Kind::Closed, "the completer has stopped"));
+        let item = Item {
+            task,
+            take_next,
+            reply,
+        };
+        if self.tx.send(item).await.is_err() {
+            return stopped();
         }
-        rx.await
-            .unwrap_or_else(|_| Err(Error::new(Kind::Closed, "the completer has stopped")))
+        rx.await.unwrap_or_else(|_| stopped())
     }
 }
 
-/// What the completer needs to start the tasks it takes.
-pub(crate) struct Starter {
-    pub(crate) handler: BoxHandler,
-    pub(crate) stop: CancellationToken,
-    pub(crate) abort: CancellationToken,
-}
-
-pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken, starter: Starter) {
-    let Some(mut rx) = shared.completer.rx.lock().ok().and_then(|mut r| r.take()) else {
-        return;
-    };
+/// Writes batches until `done`. `stop` (the server no longer takes tasks) turns off the
+/// hand-over of new tasks.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    queue: Arc<CompleterQueue>,
+    done: CancellationToken,
+    stop: CancellationToken,
+) {
+    let mut rx = queue.rx.lock().await;
     loop {
         let first = tokio::select! {
             item = rx.recv() => match item {
@@ -79,19 +95,19 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken, starter: S
             },
             _ = done.cancelled() => break,
         };
-        write_batch(&shared, &starter, &mut rx, first).await;
+        write_batch(&shared, &stop, &mut rx, first).await;
     }
     // Workers wait for their outcome before they finish, so nothing should be left; write
     // whatever is, to be safe.
     while let Ok(item) = rx.try_recv() {
-        write_batch(&shared, &starter, &mut rx, item).await;
+        write_batch(&shared, &stop, &mut rx, item).await;
     }
 }
 
 async fn write_batch(
-    shared: &Arc<Shared>,
-    starter: &Starter,
-    rx: &mut mpsc::UnboundedReceiver<Item>,
+    shared: &Shared,
+    stop: &CancellationToken,
+    rx: &mut mpsc::Receiver<Item>,
     first: Item,
 ) {
     let mut batch = vec![first];
@@ -102,52 +118,58 @@ async fn write_batch(
         }
     }
     let msgs: Vec<&TaskMessage> = batch.iter().map(|i| &i.task.msg).collect();
-    // Once the server stops taking tasks, slots are only given back.
-    let taking = !starter.stop.is_cancelled();
+    // Once the server stops taking tasks, nothing new is handed over.
+    let taking = !stop.is_cancelled();
     let take = |q: &str| {
         if taking {
             batch
                 .iter()
-                .filter(|i| i.slot.is_some() && i.task.msg.queue == q)
+                .filter(|i| i.take_next && i.task.msg.queue == q)
                 .count()
         } else {
             0
         }
     };
     let now = SystemTime::now();
-    let lease_until = crate::core::time::unix_secs(crate::core::time::add_saturating(
-        now,
-        shared.config.lease_duration,
-    ));
+    let lease_until = time::unix_secs(time::add_saturating(now, shared.config.lease_duration));
     let res = shared.rdb.done_many(&msgs, take, lease_until, now).await;
-    let (results, taken) = match res {
+    let (results, mut taken) = match res {
         Ok(r) => r,
         Err(e) => (
             msgs.iter().map(|_| Err(e.clone_kind())).collect(),
             Vec::new(),
         ),
     };
-    let mut slots: Vec<(String, OwnedSemaphorePermit)> = Vec::new();
-    for (item, res) in batch.into_iter().zip(results) {
-        if let Some(slot) = item.slot {
-            slots.push((item.task.msg.queue.clone(), slot));
-        }
-        let _ = item.reply.send(res);
-    }
-    for d in taken {
-        let Some(pos) = slots.iter().position(|(q, _)| *q == d.queue) else {
-            // Never more tasks than slots are asked for; if it happens, put it back.
-            if let Ok(msg) = crate::rdb::proto::decode_task_message(&d.msg)
-                && let Err(e) = shared.rdb.requeue(&msg, SystemTime::now()).await
-            {
-                shared.redis_error("could not return a task to its queue", &e);
-            }
-            continue;
+    for (item, result) in batch.into_iter().zip(results) {
+        let next = if item.take_next {
+            taken
+                .iter()
+                .position(|d| d.queue == item.task.msg.queue)
+                .map(|i| taken.swap_remove(i))
+        } else {
+            None
         };
-        let (_, slot) = slots.swap_remove(pos);
-        let (shared, handler) = (shared.clone(), starter.handler.clone());
-        let (stop, abort) = (starter.stop.clone(), starter.abort.clone());
-        tokio::spawn(async move { work(shared, handler, d, slot, stop, abort).await });
+        if let Err(unsent) = item.reply.send(Done { result, next }) {
+            // The worker gave up waiting (its lease ran out): return its next task.
+            if let Some(d) = unsent.next {
+                requeue(shared, &d).await;
+            }
+        }
     }
-    // Slots not used again are released here.
+    // Never more tasks than slots are asked for; if it happens, put them back.
+    for d in taken {
+        requeue(shared, &d).await;
+    }
+}
+
+/// Returns a task taken for a slot that cannot run it to the front of its queue.
+async fn requeue(shared: &Shared, d: &Dequeued) {
+    let res = match decode_task_message(&d.msg) {
+        Ok(msg) => shared.rdb.requeue(&msg, SystemTime::now()).await,
+        // The recoverer archives it once its lease expires.
+        Err(e) => Err(e),
+    };
+    if let Err(e) = res {
+        shared.redis_error("could not return a task to its queue", &e);
+    }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::state::Shared;
 
 /// Slack after a due second, so the task is due when the forwarder looks.
 const SLACK: Duration = Duration::from_millis(2);

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
-use crate::runtime::sleep_or;
+use super::state::Shared;
+use crate::runtime::{sleep_or, supervise};
 
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     let Some(check) = shared.config.health_check.clone() else {
@@ -13,6 +13,8 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     };
     while sleep_or(&done, shared.config.health_check_interval).await {
         let res = shared.rdb.ping().await;
-        check(res.as_ref().err());
+        let _ = supervise::call(&shared.log, "the health check function", || {
+            check(res.as_ref().err())
+        });
     }
 }

@@ -1,26 +1,79 @@
 //! The heartbeat: writes the server's state and its workers (so `asynq server ls` and the
 //! inspector see them), extends the leases of running tasks in one write per queue, and
 //! signals tasks whose lease could not be extended in time.
+//!
+//! It runs on a thread of its own, with its own single-threaded runtime and its own Redis
+//! connection: a handler that blocks its runtime thread (CPU-bound work or a blocking call
+//! inside an async handler) can starve every task of the application's runtime, the shared
+//! connection's I/O included, but not this thread, so the leases of the tasks still running
+//! keep being extended and none is handed out twice.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use futures_util::FutureExt;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::state::{ActiveTask, Shared};
 use crate::core::time;
+use crate::rdb::Rdb;
 use crate::rdb::proto::{ServerInfo, WorkerInfo, timestamp_from};
 use crate::runtime::sleep_or;
+use crate::runtime::supervise::panic_message;
 
-/// Beats every interval until `done`; the first beat is written by `Server::start` itself,
-/// before any task is taken, so the server is visible before it works.
-pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
-    while sleep_or(&done, shared.config.heartbeat_interval).await {
-        beat(&shared).await;
+/// Starts the heartbeat thread: it beats every interval until `done`, then removes the
+/// server's state and fires the returned channel. The first beat is written by
+/// `Server::start` itself, before any task is taken, so the server is visible before it
+/// works.
+pub(crate) fn start(shared: Arc<Shared>, done: CancellationToken) -> oneshot::Receiver<()> {
+    let (finished, rx) = oneshot::channel();
+    let thread_shared = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("redisq-heartbeat".into())
+        .spawn(move || {
+            let shared = thread_shared;
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run(&shared, &done)),
+                Err(e) => shared.log.error(format_args!(
+                    "could not start the heartbeat runtime: {e}; leases are not extended"
+                )),
+            }
+            let _ = finished.send(());
+        });
+    if let Err(e) = spawned {
+        shared.log.error(format_args!(
+            "could not start the heartbeat thread: {e}; leases are not extended"
+        ));
     }
-    if let Err(e) = shared
-        .rdb
+    rx
+}
+
+async fn run(shared: &Shared, done: &CancellationToken) {
+    // A connection driven by this thread; the shared one if it cannot be opened.
+    let own = match shared.rdb.conn().reopen().await {
+        Ok(conn) => Some(Rdb::new(conn, shared.rdb.keys().clone())),
+        Err(e) => {
+            shared.redis_error("heartbeat: could not open its own connection", &e);
+            None
+        }
+    };
+    let rdb = own.as_ref().unwrap_or(&shared.rdb);
+    while sleep_or(done, shared.config.heartbeat_interval).await {
+        // A panic in one beat must not end the heartbeat (the leases would expire).
+        if let Err(p) = AssertUnwindSafe(beat(shared, rdb)).catch_unwind().await {
+            shared.log.error(format_args!(
+                "heartbeat panicked: {}; beating on",
+                panic_message(&*p)
+            ));
+        }
+    }
+    if let Err(e) = rdb
         .clear_server_state(&shared.host, shared.pid, &shared.server_id)
         .await
     {
@@ -28,7 +81,7 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     }
 }
 
-pub(crate) async fn beat(shared: &Shared) {
+pub(crate) async fn beat(shared: &Shared, rdb: &Rdb) {
     let now = SystemTime::now();
     let active = shared.active_snapshot();
     let info = ServerInfo {
@@ -63,7 +116,7 @@ pub(crate) async fn beat(shared: &Shared) {
         .collect();
     // Extend leases first, one write per queue (only a successful write renews the local
     // lease), so a worker listed in the server state always has its lease extended.
-    let mut by_queue: BTreeMap<&str, Vec<&Arc<super::ActiveTask>>> = BTreeMap::new();
+    let mut by_queue: BTreeMap<&str, Vec<&Arc<ActiveTask>>> = BTreeMap::new();
     for a in &active {
         by_queue.entry(a.msg.queue.as_str()).or_default().push(a);
     }
@@ -72,7 +125,7 @@ pub(crate) async fn beat(shared: &Shared) {
         let ids: Vec<String> = tasks.iter().map(|a| a.msg.id.clone()).collect();
         let renewed_at = Instant::now();
         let until = time::unix_secs(SystemTime::now() + lease);
-        match shared.rdb.extend_leases(queue, &ids, until).await {
+        match rdb.extend_leases(queue, &ids, until).await {
             Ok(missing) => {
                 for a in tasks {
                     if missing.contains(&a.msg.id) {
@@ -93,8 +146,7 @@ pub(crate) async fn beat(shared: &Shared) {
         }
     }
     let ttl = shared.config.heartbeat_interval * 2;
-    if let Err(e) = shared
-        .rdb
+    if let Err(e) = rdb
         .write_server_state(&info, &workers, ttl, now)
         .await
     {

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::state::Shared;
 use crate::runtime::sleep_or;
 
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {

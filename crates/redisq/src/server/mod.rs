@@ -1,10 +1,14 @@
 //! The worker side: [`Server`] pulls tasks from Redis and runs them with a [`Handler`].
 //!
-//! One module per background component, as in asynq: the [`processor`] (dequeue and run),
-//! the [`heartbeat`] (server state and lease extension), the [`forwarder`] (due scheduled and
-//! retry tasks), the [`recoverer`] (expired leases, decision D5), the [`janitor`] (completed
-//! tasks past retention), the [`syncer`] (writes that failed while Redis was away), the
-//! [`subscriber`] (cancellation) and the [`healthcheck`].
+//! One module per background component, as in asynq: the [`processor`] (picks queues and
+//! dequeues), the [`worker`]s (run one task each and record its outcome through
+//! [`outcome`]), the [`completer`] (batched completions), the [`heartbeat`] (server state
+//! and lease extension, on a thread of its own), the [`forwarder`] (due scheduled and retry
+//! tasks), the [`recoverer`] (expired leases, decision D5), the [`janitor`] (completed tasks
+//! past retention), the [`syncer`] (writes that failed while Redis was away), the
+//! [`subscriber`] (cancellation and wake-ups), the [`aggregator`] and the [`healthcheck`].
+//! [`state`] holds what they share. Components are supervised: one that panics is logged and
+//! restarted.
 
 pub(crate) mod aggregator;
 mod completer;
@@ -13,151 +17,48 @@ mod forwarder;
 mod healthcheck;
 mod heartbeat;
 mod janitor;
+mod outcome;
 mod processor;
 mod recoverer;
+mod state;
 mod subscriber;
 mod syncer;
+mod worker;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use self::config::Config;
+use self::state::{Shared, Status};
 use self::syncer::Syncer;
+use self::worker::Workers;
 use crate::RedisConnOpt;
 use crate::connection::Connection;
 use crate::error::{Error, Kind, Result};
 use crate::handler::{BoxHandler, Handler};
 use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
-use crate::rdb::proto::TaskMessage;
 use crate::runtime::log::{Log, RateLimited};
 use crate::runtime::signal::{Signal, next_signal};
+use crate::runtime::supervise;
 
-/// The lifecycle states, as written to `ServerInfo.status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Status {
-    New,
-    Active,
-    Stopped,
-    Closed,
-}
-
-impl Status {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Status::New => "new",
-            Status::Active => "active",
-            Status::Stopped => "stopped",
-            Status::Closed => "closed",
-        }
-    }
-}
-
-/// A task being processed by this server.
-pub(crate) struct ActiveTask {
-    pub(crate) msg: TaskMessage,
-    pub(crate) started: SystemTime,
-    pub(crate) deadline: SystemTime,
-    /// Local lease expiry: extended by each successful heartbeat.
-    pub(crate) lease_until: Mutex<Instant>,
-    /// Fired by the heartbeat when the lease could not be extended in time.
-    pub(crate) lease_lost: CancellationToken,
-    /// Fired by the subscriber when an operator cancels the task.
-    pub(crate) cancelled: CancellationToken,
-}
-
-impl ActiveTask {
-    pub(crate) fn lease_valid(&self) -> bool {
-        self.lease_until
-            .lock()
-            .map(|l| *l > Instant::now())
-            .unwrap_or(false)
-    }
-
-    pub(crate) fn lease_remaining(&self) -> std::time::Duration {
-        self.lease_until
-            .lock()
-            .map(|l| l.saturating_duration_since(Instant::now()))
-            .unwrap_or_default()
-    }
-}
-
-/// State shared by the server's components.
-pub(crate) struct Shared {
-    pub(crate) rdb: Arc<Rdb>,
-    pub(crate) config: Config,
-    pub(crate) log: Log,
-    pub(crate) host: String,
-    pub(crate) pid: u32,
-    pub(crate) server_id: String,
-    pub(crate) started: SystemTime,
-    pub(crate) queues: Vec<String>,
-    pub(crate) status: Mutex<Status>,
-    /// Active tasks by (queue, id).
-    pub(crate) active: Mutex<HashMap<(String, String), Arc<ActiveTask>>>,
-    pub(crate) syncer: Syncer,
-    pub(crate) redis_errors: RateLimited,
-    /// Wakes the idle processor (decision D10).
-    pub(crate) wake_processor: tokio::sync::Notify,
-    /// Wakes the forwarder when an earlier scheduled or retry task appears.
-    pub(crate) wake_forwarder: tokio::sync::Notify,
-    /// Batches successful completions (decision D12).
-    pub(crate) completer: completer::Completer,
-}
-
-impl Shared {
-    pub(crate) fn status(&self) -> Status {
-        self.status.lock().map(|s| *s).unwrap_or(Status::Closed)
-    }
-
-    fn set_status(&self, st: Status) {
-        if let Ok(mut s) = self.status.lock() {
-            *s = st;
-        }
-    }
-
-    pub(crate) fn active_snapshot(&self) -> Vec<Arc<ActiveTask>> {
-        self.active
-            .lock()
-            .map(|a| a.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn is_active(&self, queue: &str, id: &str) -> bool {
-        self.active
-            .lock()
-            .map(|a| a.contains_key(&(queue.to_string(), id.to_string())))
-            .unwrap_or(false)
-    }
-
-    /// Logs a Redis error at most once per 3 s.
-    pub(crate) fn redis_error(&self, what: &str, err: &Error) {
-        if let Some(suppressed) = self.redis_errors.allow() {
-            if suppressed > 0 {
-                self.log.error(format_args!(
-                    "{what}: {err} ({suppressed} similar errors suppressed)"
-                ));
-            } else {
-                self.log.error(format_args!("{what}: {err}"));
-            }
-        }
-    }
-}
-
+/// A started server's moving parts.
 struct Running {
     stop: CancellationToken,
     abort: CancellationToken,
     done: CancellationToken,
-    semaphore: Arc<Semaphore>,
+    tracker: TaskTracker,
     processor: JoinHandle<()>,
     components: Vec<JoinHandle<()>>,
-    heartbeat: JoinHandle<()>,
+    heartbeat: oneshot::Receiver<()>,
 }
 
 /// Processes tasks (asynq's `Server`).
@@ -204,12 +105,13 @@ impl Server {
     /// pub/sub connection and, for its heartbeat, a connection on a thread of its own.
     pub fn from_connection(conn: &Connection, config: Config) -> Result<Server> {
         config.validate()?;
-        let conn = conn.inner().clone();
-        let rdb = Arc::new(Rdb::new(conn, Keys::new(config.namespace.as_str())));
+        let rdb = Arc::new(Rdb::new(
+            conn.inner().clone(),
+            Keys::new(config.namespace.as_str()),
+        ));
         let log = Log::new(config.log_level, config.logger.clone());
         let queues = config.queues.keys().cloned().collect();
         let shared = Arc::new(Shared {
-            syncer: Syncer::new(),
             rdb,
             log,
             host: gethostname::gethostname()
@@ -224,7 +126,6 @@ impl Server {
             redis_errors: RateLimited::new(std::time::Duration::from_secs(3)),
             wake_processor: tokio::sync::Notify::new(),
             wake_forwarder: tokio::sync::Notify::new(),
-            completer: completer::Completer::new(),
             config,
         });
         Ok(Server {
@@ -263,38 +164,59 @@ impl Server {
             CancellationToken::new(),
             CancellationToken::new(),
         );
-        let semaphore = Arc::new(Semaphore::new(shared.config.concurrency));
-        heartbeat::beat(&shared).await;
-        let heartbeat = tokio::spawn(heartbeat::run(shared.clone(), done.clone()));
+        let concurrency = shared.config.concurrency;
+        let semaphore = Arc::new(Semaphore::new(concurrency));
+        heartbeat::beat(&shared, &shared.rdb).await;
+        let heartbeat = heartbeat::start(shared.clone(), done.clone());
+        let (completer, completions) = completer::channel(concurrency);
+        let syncer = Arc::new(Syncer::new());
+        let tracker = TaskTracker::new();
+        let workers = Arc::new(Workers {
+            shared: shared.clone(),
+            handler,
+            completer,
+            syncer: syncer.clone(),
+            stop: stop.clone(),
+            abort: abort.clone(),
+            tracker: tracker.clone(),
+        });
+        // Each component runs under a supervisor that restarts it if it panics.
+        let log = &shared.log;
+        let component = |name: &'static str, f: fn(Arc<Shared>, CancellationToken) -> _| {
+            let (shared, d) = (shared.clone(), done.clone());
+            supervise::spawn(name, log.clone(), done.clone(), move || {
+                f(shared.clone(), d.clone())
+            })
+        };
         let mut components = vec![
-            tokio::spawn(completer::run(
-                shared.clone(),
-                done.clone(),
-                completer::Starter {
-                    handler: handler.clone(),
-                    stop: stop.clone(),
-                    abort: abort.clone(),
-                },
-            )),
-            tokio::spawn(subscriber::run(shared.clone(), done.clone())),
-            tokio::spawn(syncer::run(shared.clone(), done.clone())),
-            tokio::spawn(recoverer::run(shared.clone(), done.clone())),
-            tokio::spawn(forwarder::run(shared.clone(), done.clone())),
-            tokio::spawn(janitor::run(shared.clone(), done.clone())),
+            component("subscriber", |s, d| Box::pin(subscriber::run(s, d)) as Bg),
+            component("recoverer", |s, d| Box::pin(recoverer::run(s, d)) as Bg),
+            component("forwarder", |s, d| Box::pin(forwarder::run(s, d)) as Bg),
+            component("janitor", |s, d| Box::pin(janitor::run(s, d)) as Bg),
         ];
         if shared.config.group_aggregator.is_some() {
-            components.push(tokio::spawn(aggregator::run(shared.clone(), done.clone())));
+            components.push(component("aggregator", |s, d| {
+                Box::pin(aggregator::run(s, d)) as Bg
+            }));
         }
         if shared.config.health_check.is_some() {
-            components.push(tokio::spawn(healthcheck::run(shared.clone(), done.clone())));
+            components.push(component("health checker", |s, d| {
+                Box::pin(healthcheck::run(s, d)) as Bg
+            }));
         }
-        let processor = tokio::spawn(processor::run(
-            shared.clone(),
-            handler,
-            semaphore.clone(),
-            stop.clone(),
-            abort.clone(),
-        ));
+        {
+            let (s, d, st) = (shared.clone(), done.clone(), stop.clone());
+            components.push(supervise::spawn("completer", log.clone(), done.clone(), move || {
+                completer::run(s.clone(), completions.clone(), d.clone(), st.clone())
+            }));
+            let (s, d) = (shared.clone(), done.clone());
+            components.push(supervise::spawn("syncer", log.clone(), done.clone(), move || {
+                syncer::run(s.clone(), syncer.clone(), d.clone())
+            }));
+        }
+        let processor = supervise::spawn("processor", log.clone(), stop.clone(), move || {
+            processor::run(workers.clone(), semaphore.clone())
+        });
         shared.log.info(format_args!(
             "starting processing (server {}, concurrency {}, queues {:?})",
             shared.server_id, shared.config.concurrency, shared.config.queues
@@ -303,7 +225,7 @@ impl Server {
             stop,
             abort,
             done,
-            semaphore,
+            tracker,
             processor,
             components,
             heartbeat,
@@ -329,35 +251,8 @@ impl Server {
     /// ones still running at the front of their queues, stops every component and removes
     /// the server's state from Redis. Calling it again does nothing.
     pub async fn shutdown(&self) {
-        let mut running = self.running.lock().await;
-        let Some(r) = running.take() else {
-            self.shared.set_status(Status::Closed);
-            return;
-        };
-        self.shared.log.info(format_args!("shutting down"));
-        self.shared.set_status(Status::Closed);
-        r.stop.cancel();
-        let _ = r.processor.await;
-        let all = u32::try_from(self.shared.config.concurrency).unwrap_or(u32::MAX);
-        let waited = tokio::time::timeout(
-            self.shared.config.shutdown_timeout,
-            r.semaphore.acquire_many(all),
-        )
-        .await;
-        if waited.is_err() {
-            self.shared.log.warn(format_args!(
-                "shutdown timeout reached: requeueing the tasks still running"
-            ));
-            r.abort.cancel();
-            let _ = r.semaphore.acquire_many(all).await;
-        }
-        r.done.cancel();
-        for c in r.components {
-            let _ = c.await;
-        }
-        // The heartbeat goes last: it removes the server's keys.
-        let _ = r.heartbeat.await;
-        self.shared.log.info(format_args!("shutdown complete"));
+        let running = self.running.lock().await.take();
+        shutdown(&self.shared, running).await;
     }
 
     /// Starts, then waits for a signal: SIGTERM or SIGINT shut down; SIGTSTP stops taking
@@ -371,11 +266,106 @@ impl Server {
         Ok(())
     }
 
+    /// Starts, runs until `signal` completes, then shuts down, for applications that own
+    /// their shutdown signal (a web framework's graceful shutdown, a test). No process
+    /// signals are handled.
+    ///
+    /// ```no_run
+    /// # async fn demo(mux: redisq::ServeMux) -> redisq::Result<()> {
+    /// use redisq::{Config, RedisClientOpt, Server};
+    ///
+    /// let server = Server::new(RedisClientOpt::new("127.0.0.1:6379"), Config::new()).await?;
+    /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    /// // ... hand `tx` to whatever decides when to stop ...
+    /// # drop(tx);
+    /// server.run_until(async { let _ = rx.await; }).await
+    /// # }
+    /// ```
+    pub async fn run_until(
+        &self,
+        handler: impl Handler,
+        signal: impl Future<Output = ()>,
+    ) -> Result<()> {
+        self.start(handler).await?;
+        signal.await;
+        self.shutdown().await;
+        Ok(())
+    }
+
     /// Checks that Redis answers (`Ok` also once the server is closed, as in asynq).
     pub async fn ping(&self) -> Result<()> {
         if self.shared.status() == Status::Closed {
             return Ok(());
         }
         self.shared.rdb.ping().await
+    }
+}
+
+/// A boxed component future (the components' `run` functions have distinct types).
+type Bg = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The shutdown sequence, shared by [`Server::shutdown`] and the drop of a running server.
+async fn shutdown(shared: &Shared, running: Option<Running>) {
+    let Some(r) = running else {
+        shared.set_status(Status::Closed);
+        return;
+    };
+    shared.log.info(format_args!("shutting down"));
+    shared.set_status(Status::Closed);
+    r.stop.cancel();
+    if let Err(e) = r.processor.await {
+        shared
+            .log
+            .error(format_args!("the processor ended abnormally: {e}"));
+    }
+    r.tracker.close();
+    if tokio::time::timeout(shared.config.shutdown_timeout, r.tracker.wait())
+        .await
+        .is_err()
+    {
+        shared.log.warn(format_args!(
+            "shutdown timeout reached: requeueing the tasks still running"
+        ));
+        r.abort.cancel();
+        r.tracker.wait().await;
+    }
+    r.done.cancel();
+    for c in r.components {
+        if let Err(e) = c.await {
+            shared
+                .log
+                .error(format_args!("a component ended abnormally: {e}"));
+        }
+    }
+    // The heartbeat goes last: it removes the server's keys.
+    let _ = r.heartbeat.await;
+    shared.log.info(format_args!("shutdown complete"));
+}
+
+impl Drop for Server {
+    /// A server dropped while running shuts down in the background, as
+    /// [`Server::shutdown`] would (running tasks get the shutdown timeout, then go back to
+    /// their queues). Await [`Server::shutdown`] to know when that is done.
+    fn drop(&mut self) {
+        let Some(running) = self.running.get_mut().take() else {
+            return;
+        };
+        let shared = self.shared.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                shared.log.warn(format_args!(
+                    "server dropped while running: shutting down in the background"
+                ));
+                rt.spawn(async move { shutdown(&shared, Some(running)).await });
+            }
+            Err(_) => {
+                // No runtime to finish on: stop everything at once; tasks still active are
+                // recovered by another server when their leases expire.
+                shared.set_status(Status::Closed);
+                running.stop.cancel();
+                running.abort.cancel();
+                running.done.cancel();
+            }
+        }
     }
 }

@@ -13,9 +13,9 @@ use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
 use super::aggregator;
-use super::processor::{LEASE_EXPIRED, task_of};
+use super::outcome::{LEASE_EXPIRED, task_of};
+use super::state::Shared;
 use crate::core::time;
 use crate::handler::HandlerError;
 use crate::rdb::proto::decode_task_message;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
+use super::state::Shared;
 use crate::runtime::sleep_or;
 
 const RETRY: Duration = Duration::from_secs(5);

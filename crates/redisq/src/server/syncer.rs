@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::Shared;
-use super::processor::Op;
+use super::outcome::Op;
+use super::state::Shared;
 use crate::rdb::proto::TaskMessage;
 use crate::runtime::sleep_or;
 
@@ -44,9 +44,9 @@ impl Syncer {
     }
 }
 
-async fn flush(shared: &Shared) {
+async fn flush(shared: &Shared, syncer: &Syncer) {
     let now = Instant::now();
-    for p in shared.syncer.take() {
+    for p in syncer.take() {
         if p.deadline <= now {
             shared.log.warn(format_args!(
                 "giving up writing the outcome of task {}: its lease expired",
@@ -59,16 +59,16 @@ async fn flush(shared: &Shared) {
             Err(e) if e.is_not_found() => {}
             Err(e) => {
                 shared.redis_error("syncer could not write a task's outcome", &e);
-                shared.syncer.push(p.op, p.msg, p.deadline);
+                syncer.push(p.op, p.msg, p.deadline);
             }
         }
     }
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
+pub(crate) async fn run(shared: Arc<Shared>, syncer: Arc<Syncer>, done: CancellationToken) {
     while sleep_or(&done, SYNC_INTERVAL).await {
-        flush(&shared).await;
+        flush(&shared, &syncer).await;
     }
     // One last try on shutdown.
-    flush(&shared).await;
+    flush(&shared, &syncer).await;
 }

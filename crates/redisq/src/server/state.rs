@@ -1,0 +1,124 @@
+//! State shared by the server's components: the server's identity and status, the tasks
+//! running here, and the wake-ups between components.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use tokio_util::sync::CancellationToken;
+
+use super::config::Config;
+use crate::error::Error;
+use crate::rdb::Rdb;
+use crate::rdb::proto::TaskMessage;
+
+use crate::runtime::log::{Log, RateLimited};
+
+/// The lifecycle states, as written to `ServerInfo.status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Status {
+    New,
+    Active,
+    Stopped,
+    Closed,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::New => "new",
+            Status::Active => "active",
+            Status::Stopped => "stopped",
+            Status::Closed => "closed",
+        }
+    }
+}
+
+/// A task being processed by this server.
+pub(crate) struct ActiveTask {
+    pub(crate) msg: TaskMessage,
+    pub(crate) started: SystemTime,
+    pub(crate) deadline: SystemTime,
+    /// Local lease expiry: extended by each successful heartbeat.
+    pub(crate) lease_until: Mutex<Instant>,
+    /// Fired by the heartbeat when the lease could not be extended in time.
+    pub(crate) lease_lost: CancellationToken,
+    /// Fired by the subscriber when an operator cancels the task.
+    pub(crate) cancelled: CancellationToken,
+}
+
+impl ActiveTask {
+    pub(crate) fn lease_valid(&self) -> bool {
+        self.lease_until
+            .lock()
+            .map(|l| *l > Instant::now())
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn lease_remaining(&self) -> std::time::Duration {
+        self.lease_until
+            .lock()
+            .map(|l| l.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
+    }
+}
+
+/// State shared by the server's components.
+pub(crate) struct Shared {
+    pub(crate) rdb: Arc<Rdb>,
+    pub(crate) config: Config,
+    pub(crate) log: Log,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
+    pub(crate) server_id: String,
+    pub(crate) started: SystemTime,
+    pub(crate) queues: Vec<String>,
+    pub(crate) status: Mutex<Status>,
+    /// Active tasks by (queue, id).
+    pub(crate) active: Mutex<HashMap<(String, String), Arc<ActiveTask>>>,
+    pub(crate) redis_errors: RateLimited,
+    /// Wakes the idle processor (decision D10).
+    pub(crate) wake_processor: tokio::sync::Notify,
+    /// Wakes the forwarder when an earlier scheduled or retry task appears.
+    pub(crate) wake_forwarder: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub(crate) fn status(&self) -> Status {
+        self.status.lock().map(|s| *s).unwrap_or(Status::Closed)
+    }
+
+    pub(crate) fn set_status(&self, st: Status) {
+        if let Ok(mut s) = self.status.lock() {
+            *s = st;
+        }
+    }
+
+    pub(crate) fn active_snapshot(&self) -> Vec<Arc<ActiveTask>> {
+        self.active
+            .lock()
+            .map(|a| a.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn is_active(&self, queue: &str, id: &str) -> bool {
+        self.active
+            .lock()
+            .map(|a| a.contains_key(&(queue.to_string(), id.to_string())))
+            .unwrap_or(false)
+    }
+
+    /// Logs a Redis error at most once per 3 s.
+    pub(crate) fn redis_error(&self, what: &str, err: &Error) {
+        if let Some(suppressed) = self.redis_errors.allow() {
+            if suppressed > 0 {
+                self.log.error(format_args!(
+                    "{what}: {err} ({suppressed} similar errors suppressed)"
+                ));
+            } else {
+                self.log.error(format_args!("{what}: {err}"));
+            }
+        }
+    }
+}
+

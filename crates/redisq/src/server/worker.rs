@@ -1,0 +1,371 @@
+//! A worker: runs one task on a slot, records its outcome, and goes straight on with the
+//! next task of the same queue when the completer hands one over for its slot.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::completer::CompleterHandle;
+use super::config::default_retry_delay;
+use super::outcome::{CANCELED, DEADLINE_EXCEEDED, LEASE_EXPIRED, Op, attempt_deadline, task_of};
+use super::processor::queue_order;
+use super::state::{ActiveTask, Shared};
+use super::syncer::Syncer;
+use crate::core::time;
+use crate::error::{Error, Kind, Result};
+use crate::handler::{BoxHandler, HandlerError, ResultWriter, TaskContext};
+use crate::rdb::Dequeued;
+use crate::rdb::proto::decode_task_message;
+use crate::runtime::supervise::{self, panic_message};
+use crate::task::Task;
+
+/// What every worker of a server needs.
+pub(crate) struct Workers {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) handler: BoxHandler,
+    pub(crate) completer: CompleterHandle,
+    pub(crate) syncer: Arc<Syncer>,
+    /// Fired when the server stops taking tasks.
+    pub(crate) stop: CancellationToken,
+    /// Fired when running tasks must be abandoned (shutdown timeout): they are requeued.
+    pub(crate) abort: CancellationToken,
+    /// Every worker future, so shutdown can wait for them.
+    pub(crate) tracker: TaskTracker,
+}
+
+impl Workers {
+    /// Starts a worker on `slot` with its first task.
+    pub(crate) fn spawn(self: &Arc<Self>, first: Dequeued, slot: OwnedSemaphorePermit) {
+        let workers = self.clone();
+        self.tracker.spawn(async move {
+            let mut next = Some(first);
+            while let Some(d) = next.take() {
+                next = workers.run_one(d).await;
+            }
+            // The slot is released here, after the last task's outcome is written.
+            drop(slot);
+        });
+    }
+
+    /// Runs one task; returns the next task of its queue when the completer took one for
+    /// this slot.
+    async fn run_one(&self, d: Dequeued) -> Option<Dequeued> {
+        let shared = &self.shared;
+        let msg = match decode_task_message(&d.msg) {
+            Ok(m) => m,
+            Err(e) => {
+                self.archive_corrupt(&d, &e).await;
+                return None;
+            }
+        };
+        let now = SystemTime::now();
+        let deadline = attempt_deadline(&msg, now);
+        let task = task_of(&msg);
+        let (retry_count, max_retry) = (
+            msg.retried.max(0).unsigned_abs(),
+            msg.retry.max(0).unsigned_abs(),
+        );
+        let active = Arc::new(ActiveTask {
+            msg,
+            started: now,
+            deadline,
+            lease_until: Mutex::new(Instant::now() + shared.config.lease_duration),
+            lease_lost: CancellationToken::new(),
+            cancelled: CancellationToken::new(),
+        });
+        // Removes the task from the active set however this attempt ends (a panic included),
+        // so the heartbeat never extends the lease of a task nobody works on.
+        let entry = ActiveEntry::insert(shared, active.clone());
+        let (queue, id) = (active.msg.queue.clone(), active.msg.id.clone());
+        let cancel = CancellationToken::new();
+        let ctx = TaskContext {
+            id: id.clone(),
+            queue: queue.clone(),
+            retry_count,
+            max_retry,
+            deadline,
+            cancel: cancel.clone(),
+            data: shared.config.data.clone(),
+            writer: ResultWriter {
+                rdb: Some(shared.rdb.clone()),
+                queue: queue.clone(),
+                id,
+                cancel: cancel.clone(),
+            },
+        };
+        let outcome = self
+            .run_attempt(ctx.clone(), task.clone(), &active, deadline)
+            .await;
+        cancel.cancel();
+        // The slot may go straight on to the next task of this queue when that is what the
+        // dispatcher would pick anyway: the server has one queue, or strict priority and this
+        // is its first queue. (With weighted queues every slot's queue is drawn by the
+        // dispatcher, so the shares hold.)
+        let config = &shared.config;
+        let next_here = !self.stop.is_cancelled()
+            && (config.queues.len() == 1
+                || (config.strict_priority
+                    && queue_order(&config.queues, true).first() == Some(&queue)));
+        let next = self
+            .finish(&active, &ctx, &task, outcome, next_here)
+            .await;
+        drop(entry);
+        next
+    }
+
+    async fn archive_corrupt(&self, d: &Dequeued, e: &Error) {
+        let shared = &self.shared;
+        let err = format!("corrupt task message: {e}");
+        shared.log.error(format_args!(
+            "archiving task {} in queue {:?}: {err}",
+            d.id, d.queue
+        ));
+        let limits = shared.config.archive_limits_value();
+        if let Err(e) = shared
+            .rdb
+            .archive_corrupt(&d.queue, &d.id, &err, limits, SystemTime::now())
+            .await
+        {
+            shared.redis_error("could not archive a corrupt task", &e);
+        }
+    }
+
+    async fn run_attempt(
+        &self,
+        ctx: TaskContext,
+        task: Task,
+        active: &ActiveTask,
+        deadline: SystemTime,
+    ) -> Outcome {
+        let remaining = deadline
+            .duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO);
+        if remaining.is_zero() {
+            return Outcome::Failure(HandlerError::msg(DEADLINE_EXCEEDED));
+        }
+        let cancel = ctx.cancel.clone();
+        // A task of its own, so a panic is caught by the runtime and the attempt can be aborted.
+        let mut handle = tokio::spawn(self.handler.process_task(ctx, task));
+        let outcome = tokio::select! {
+            biased;
+            res = &mut handle => return match res {
+                Ok(Ok(())) => Outcome::Success,
+                Ok(Err(e)) => Outcome::Failure(e),
+                Err(e) if e.is_panic() => Outcome::Failure(HandlerError::panic(format!(
+                    "panic error cause by: panic: {}",
+                    panic_message(&*e.into_panic())
+                ))),
+                Err(_) => Outcome::Failure(HandlerError::msg("handler task was aborted")),
+            },
+            _ = self.abort.cancelled() => Outcome::Aborted,
+            _ = active.lease_lost.cancelled() => Outcome::LeaseLost,
+            _ = active.cancelled.cancelled() => Outcome::Canceled,
+            _ = tokio::time::sleep(remaining) => Outcome::Failure(HandlerError::msg(DEADLINE_EXCEEDED)),
+        };
+        // The attempt is over: tell the handler, then stop it so that a retry never runs beside it.
+        cancel.cancel();
+        handle.abort();
+        outcome
+    }
+
+    /// Records an attempt's outcome in Redis (spec §6.3, decision D6). User callbacks that
+    /// panic are logged and replaced by their defaults, so the task is always finished.
+    async fn finish(
+        &self,
+        active: &Arc<ActiveTask>,
+        ctx: &TaskContext,
+        task: &Task,
+        outcome: Outcome,
+        next_here: bool,
+    ) -> Option<Dequeued> {
+        let shared = &self.shared;
+        let msg = &active.msg;
+        let (err, cause) = match outcome {
+            Outcome::Success => {
+                if msg.retention > 0 {
+                    self.write(active, Op::Complete).await;
+                    return None;
+                }
+                return self.write_done(active, next_here).await;
+            }
+            Outcome::Aborted => {
+                self.write(active, Op::Requeue).await;
+                return None;
+            }
+            Outcome::Failure(e) => (e, Failure::Handler),
+            Outcome::Canceled => (HandlerError::msg(CANCELED), Failure::Canceled),
+            Outcome::LeaseLost => (HandlerError::msg(LEASE_EXPIRED), Failure::LeaseLost),
+        };
+        if err.is_panic() {
+            shared.log.error(format_args!(
+                "task {} ({}) panicked: {err}",
+                msg.id, msg.r#type
+            ));
+        }
+        // The error handler sees every failure, whatever happens to the task next.
+        if let Some(h) = &shared.config.error_handler {
+            let _ = supervise::call(&shared.log, "the error handler", || h(ctx, task, &err));
+        }
+        let op = match cause {
+            Failure::LeaseLost => {
+                // The lease is gone: a recoverer owns the task now.
+                shared.log.warn(format_args!(
+                    "task {} lost its lease; leaving it to the recoverer",
+                    msg.id
+                ));
+                return None;
+            }
+            // Decision D6: an operator's cancel archives the task instead of retrying it.
+            Failure::Canceled => Op::Archive(err.to_string()),
+            _ if err.is_revoke() => Op::Done,
+            _ if err.is_skip_retry() || msg.retried >= msg.retry => Op::Archive(err.to_string()),
+            _ => {
+                let retried = msg.retried.max(0).unsigned_abs();
+                let delay = supervise::call(&shared.log, "the retry delay function", || {
+                    (shared.config.retry_delay)(retried, &err, task)
+                })
+                .unwrap_or_else(|_| default_retry_delay(retried, &err, task));
+                let is_failure =
+                    supervise::call(&shared.log, "the is-failure function", || {
+                        (shared.config.is_failure)(&err)
+                    })
+                    .unwrap_or(true);
+                Op::Retry {
+                    at: time::add_saturating(SystemTime::now(), delay),
+                    err: err.to_string(),
+                    is_failure,
+                }
+            }
+        };
+        shared.log.debug(format_args!(
+            "task {} ({}) failed: {err}",
+            msg.id, msg.r#type
+        ));
+        let retry = matches!(op, Op::Retry { .. });
+        self.write(active, op).await;
+        if retry {
+            // The forwarder sleeps until the earliest due task it knows of; this one may be
+            // sooner.
+            shared.wake_forwarder.notify_one();
+        }
+        None
+    }
+
+    /// Writes a transition while the lease is valid; a Redis failure goes to the syncer,
+    /// which retries until the lease would have expired.
+    async fn write(&self, active: &Arc<ActiveTask>, op: Op) {
+        let Some(remaining) = self.lease_left(active) else {
+            return;
+        };
+        let shared = &self.shared;
+        let res = tokio::time::timeout(remaining, op.apply(shared, &shared.rdb, &active.msg)).await;
+        self.record(active, op, remaining, res);
+    }
+
+    /// Writes a success without retention through the completer (batched, decision D12);
+    /// with `take_next`, the completer may hand back the next task of the queue for this
+    /// slot.
+    async fn write_done(&self, active: &Arc<ActiveTask>, take_next: bool) -> Option<Dequeued> {
+        let remaining = self.lease_left(active)?;
+        let res = tokio::time::timeout(
+            remaining,
+            self.completer.done(active.clone(), take_next),
+        )
+        .await;
+        let (res, next) = match res {
+            Ok(done) => (Ok(done.result), done.next),
+            Err(elapsed) => (Err(elapsed), None),
+        };
+        self.record(active, Op::Done, remaining, res);
+        next
+    }
+
+    /// How long the lease still runs, or `None` (with a warning) when it has expired.
+    fn lease_left(&self, active: &ActiveTask) -> Option<Duration> {
+        if active.lease_valid() {
+            return Some(active.lease_remaining());
+        }
+        self.shared.log.warn(format_args!(
+            "lease of task {} expired; skipping the write (the recoverer will handle it)",
+            active.msg.id
+        ));
+        None
+    }
+
+    /// Logs the outcome of a write; a Redis failure goes to the syncer.
+    fn record(
+        &self,
+        active: &Arc<ActiveTask>,
+        op: Op,
+        remaining: Duration,
+        res: std::result::Result<Result<()>, tokio::time::error::Elapsed>,
+    ) {
+        let shared = &self.shared;
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.is_not_found() => shared.log.warn(format_args!(
+                "task {} is no longer active in queue {:?} ({e}); it was handled elsewhere",
+                active.msg.id, active.msg.queue
+            )),
+            Ok(Err(e)) => {
+                shared.redis_error("could not record a task's outcome; will retry", &e);
+                self.syncer
+                    .push(op, active.msg.clone(), Instant::now() + remaining);
+            }
+            Err(_) => {
+                let e = Error::new(Kind::Redis, "write timed out");
+                shared.redis_error("could not record a task's outcome", &e);
+            }
+        }
+    }
+}
+
+/// How an attempt ended.
+enum Outcome {
+    Success,
+    Failure(HandlerError),
+    Canceled,
+    LeaseLost,
+    Aborted,
+}
+
+/// Why an attempt failed, which decides what happens to the task.
+enum Failure {
+    /// The handler returned an error, panicked or ran past its deadline.
+    Handler,
+    /// An operator cancelled it (decision D6).
+    Canceled,
+    /// Its lease could not be extended in time.
+    LeaseLost,
+}
+
+/// A task's entry in the server's active set, removed when dropped.
+struct ActiveEntry<'a> {
+    shared: &'a Shared,
+    key: (String, String),
+}
+
+impl<'a> ActiveEntry<'a> {
+    fn insert(shared: &'a Shared, active: Arc<ActiveTask>) -> Self {
+        let key = (active.msg.queue.clone(), active.msg.id.clone());
+        if let Ok(mut a) = shared.active.lock() {
+            a.insert(key.clone(), active);
+        }
+        ActiveEntry { shared, key }
+    }
+}
+
+impl Drop for ActiveEntry<'_> {
+    fn drop(&mut self) {
+        // A poisoned lock still holds the map: take it back rather than leak the entry.
+        let mut a = self
+            .shared
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        a.remove(&self.key);
+    }
+}
