@@ -12,6 +12,11 @@
 //! * [`RedisSentinelGroup`]: a master, a replica and three sentinels, with a
 //!   forced [`failover`](RedisSentinelGroup::failover).
 //!
+//! For tests that need Redis connections to misbehave, [`TcpProxy`] forwards
+//! a free loopback port to a server and can freeze (half-open, nothing is
+//! closed), cut or refuse connections on demand. It runs on its own thread
+//! and tokio runtime, independent of the caller's.
+//!
 //! Fixtures never touch a Redis they did not start: ports are picked by
 //! binding `127.0.0.1:0` (see [`free_port`]), the well-known Redis ports are
 //! never used, and a fixture only considers itself started once the server
@@ -32,6 +37,7 @@
 mod cluster;
 mod ports;
 mod process;
+mod proxy;
 mod sentinel;
 mod standalone;
 mod tls;
@@ -43,6 +49,7 @@ use tempfile::TempDir;
 
 pub use cluster::{RedisCluster, RedisClusterBuilder};
 pub use ports::free_port;
+pub use proxy::TcpProxy;
 pub use sentinel::{RedisSentinelGroup, RedisSentinelGroupBuilder};
 pub use standalone::{RedisServer, RedisServerBuilder};
 

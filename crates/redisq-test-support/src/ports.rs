@@ -61,6 +61,28 @@ pub fn free_port() -> u16 {
     pick(false)
 }
 
+/// Binds a listener on a free port of `127.0.0.1`, with the same guarantees
+/// as [`free_port`] (never a well-known Redis port, never handed out twice in
+/// this process), but without the race: the returned listener holds the port.
+///
+/// # Panics
+///
+/// Panics if no free port can be found.
+pub(crate) fn bind_free_listener() -> TcpListener {
+    for _ in 0..1000 {
+        let listener = TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+            .expect("cannot bind 127.0.0.1:0");
+        let port = listener
+            .local_addr()
+            .expect("bound listener has no local address")
+            .port();
+        if !FORBIDDEN.contains(&port) && handed_out().insert(port) {
+            return listener;
+        }
+    }
+    panic!("could not bind a free port on 127.0.0.1 after 1000 attempts");
+}
+
 /// Like [`free_port`], but the port is below 55000 and its cluster bus port
 /// (`port + 10000`) is free as well; both are reserved.
 pub(crate) fn free_cluster_port() -> u16 {
