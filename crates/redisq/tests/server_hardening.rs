@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use redisq::{Config, HandlerError, Inspector, Server, Task, TaskContext, TaskOption};
+use redisq::{
+    Config, HandlerError, Inspector, Server, Task, TaskContext, TaskOption, parse_redis_uri,
+};
+use redisq_test_support::TcpProxy;
 use tokio::sync::mpsc;
 
-use common::{Env, counter, fast_config, recv, task_msg, wait_for_state, wait_until};
+use common::{DropProbe, Env, counter, fast_config, recv, task_msg, wait_for_state, wait_until};
 
 type Conn = redis::aio::MultiplexedConnection;
 
@@ -121,7 +124,10 @@ async fn run_until_shuts_down_when_the_future_completes() {
     let server = Server::new(env.opt(), fast_config()).await.expect("server");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let (ran_tx, mut ran) = mpsc::unbounded_channel::<()>();
-    env.client.enqueue(&Task::new("t", "")).await.expect("enqueue");
+    env.client
+        .enqueue(&Task::new("t", ""))
+        .await
+        .expect("enqueue");
     let run = server.run_until(
         move |_ctx: TaskContext, _task: Task| {
             let ran_tx = ran_tx.clone();
@@ -161,26 +167,31 @@ async fn dropping_a_running_server_requeues_its_tasks() {
         .enqueue_with(&Task::new("stuck", ""), [TaskOption::task_id("a")])
         .await
         .expect("enqueue");
-    let (tx, mut rx) = mpsc::unbounded_channel::<bool>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, bool)>();
     let config = fast_config().shutdown_timeout(Duration::from_millis(500));
     let server = Server::new(env.opt(), config).await.expect("server");
     server
         .start(move |ctx: TaskContext, _task: Task| {
             let tx = tx.clone();
             async move {
-                let _ = tx.send(true);
+                let _ = tx.send(("started", false));
+                let _probe = DropProbe {
+                    label: "dropped",
+                    ctx,
+                    tx: tx.clone(),
+                };
                 // Runs until the server gives up on it.
-                ctx.cancelled().await;
-                let _ = tx.send(false);
+                std::future::pending::<()>().await;
                 Ok(())
             }
         })
         .await
         .expect("start");
-    assert!(recv(&mut rx).await);
+    assert_eq!(recv(&mut rx).await, ("started", false));
     drop(server);
-    // The handler is told to stop, and the task goes back to its queue.
-    assert!(!recv(&mut rx).await);
+    // After the shutdown timeout the handler is cancelled and dropped, and the task goes
+    // back to its queue.
+    assert_eq!(recv(&mut rx).await, ("dropped", true));
     wait_for_state(&c, "default", "a", "pending").await;
     wait_until("the server's state removed", || async {
         insp.servers().await.expect("servers").is_empty()
@@ -232,5 +243,66 @@ async fn a_blocking_handler_does_not_stop_lease_extension() {
         .await
         .expect("EXISTS");
     assert!(!exists, "the task was not completed");
+    server.shutdown().await;
+}
+
+async fn cancel_subscribers(c: &Conn) -> i64 {
+    let (_, n): (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("asynq:cancel")
+        .query_async(&mut c.clone())
+        .await
+        .expect("PUBSUB NUMSUB");
+    n
+}
+
+/// The server's connections go through a proxy that goes silent without closing them (a
+/// half-open connection): the subscriber notices within seconds, subscribes again on a new
+/// connection, and a cancellation sent afterwards reaches the running task.
+#[tokio::test]
+async fn a_half_open_pubsub_connection_is_replaced() {
+    let env = Env::start().await;
+    let c = env.conn().await;
+    let redis = env.redis().expect("private redis");
+    let proxy = TcpProxy::start(redis.addr());
+    let opt = parse_redis_uri(&proxy.url()).expect("proxy uri");
+    let insp = Inspector::connect(env.opt()).await.expect("inspector");
+    env.client
+        .enqueue_with(&Task::new("waits", ""), [TaskOption::task_id("a")])
+        .await
+        .expect("enqueue");
+    let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, bool)>();
+    let server = Server::new(opt, fast_config()).await.expect("server");
+    server
+        .start(move |ctx: TaskContext, _task: Task| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(("started", false));
+                let _probe = DropProbe {
+                    label: "stopped",
+                    ctx,
+                    tx: tx.clone(),
+                };
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        })
+        .await
+        .expect("start");
+    assert_eq!(recv(&mut rx).await, ("started", false));
+    wait_until("the server subscribed", || async {
+        cancel_subscribers(&c).await == 1
+    })
+    .await;
+    proxy.freeze_existing();
+    // Redis still counts the frozen subscriber; a second one means the server resubscribed.
+    wait_until("the server resubscribed", || async {
+        cancel_subscribers(&c).await == 2
+    })
+    .await;
+    insp.cancel_processing("a").await.expect("cancel");
+    // The handler was cancelled and dropped.
+    assert_eq!(recv(&mut rx).await, ("stopped", true));
+    proxy.cut_existing();
     server.shutdown().await;
 }

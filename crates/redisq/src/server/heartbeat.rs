@@ -146,10 +146,7 @@ pub(crate) async fn beat(shared: &Shared, rdb: &Rdb) {
         }
     }
     let ttl = shared.config.heartbeat_interval * 2;
-    if let Err(e) = rdb
-        .write_server_state(&info, &workers, ttl, now)
-        .await
-    {
+    if let Err(e) = rdb.write_server_state(&info, &workers, ttl, now).await {
         shared.redis_error("could not write the server state", &e);
     }
 

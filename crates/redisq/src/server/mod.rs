@@ -206,13 +206,19 @@ impl Server {
         }
         {
             let (s, d, st) = (shared.clone(), done.clone(), stop.clone());
-            components.push(supervise::spawn("completer", log.clone(), done.clone(), move || {
-                completer::run(s.clone(), completions.clone(), d.clone(), st.clone())
-            }));
+            components.push(supervise::spawn(
+                "completer",
+                log.clone(),
+                done.clone(),
+                move || completer::run(s.clone(), completions.clone(), d.clone(), st.clone()),
+            ));
             let (s, d) = (shared.clone(), done.clone());
-            components.push(supervise::spawn("syncer", log.clone(), done.clone(), move || {
-                syncer::run(s.clone(), syncer.clone(), d.clone())
-            }));
+            components.push(supervise::spawn(
+                "syncer",
+                log.clone(),
+                done.clone(),
+                move || syncer::run(s.clone(), syncer.clone(), d.clone()),
+            ));
         }
         let processor = supervise::spawn("processor", log.clone(), stop.clone(), move || {
             processor::run(workers.clone(), semaphore.clone())

@@ -109,9 +109,7 @@ impl Workers {
             && (config.queues.len() == 1
                 || (config.strict_priority
                     && queue_order(&config.queues, true).first() == Some(&queue)));
-        let next = self
-            .finish(&active, &ctx, &task, outcome, next_here)
-            .await;
+        let next = self.finish(&active, &ctx, &task, outcome, next_here).await;
         drop(entry);
         next
     }
@@ -228,11 +226,10 @@ impl Workers {
                     (shared.config.retry_delay)(retried, &err, task)
                 })
                 .unwrap_or_else(|_| default_retry_delay(retried, &err, task));
-                let is_failure =
-                    supervise::call(&shared.log, "the is-failure function", || {
-                        (shared.config.is_failure)(&err)
-                    })
-                    .unwrap_or(true);
+                let is_failure = supervise::call(&shared.log, "the is-failure function", || {
+                    (shared.config.is_failure)(&err)
+                })
+                .unwrap_or(true);
                 Op::Retry {
                     at: time::add_saturating(SystemTime::now(), delay),
                     err: err.to_string(),
@@ -270,11 +267,8 @@ impl Workers {
     /// slot.
     async fn write_done(&self, active: &Arc<ActiveTask>, take_next: bool) -> Option<Dequeued> {
         let remaining = self.lease_left(active)?;
-        let res = tokio::time::timeout(
-            remaining,
-            self.completer.done(active.clone(), take_next),
-        )
-        .await;
+        let res =
+            tokio::time::timeout(remaining, self.completer.done(active.clone(), take_next)).await;
         let (res, next) = match res {
             Ok(done) => (Ok(done.result), done.next),
             Err(elapsed) => (Err(elapsed), None),
@@ -361,11 +355,7 @@ impl<'a> ActiveEntry<'a> {
 impl Drop for ActiveEntry<'_> {
     fn drop(&mut self) {
         // A poisoned lock still holds the map: take it back rather than leak the entry.
-        let mut a = self
-            .shared
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut a = self.shared.active.lock().unwrap_or_else(|p| p.into_inner());
         a.remove(&self.key);
     }
 }
