@@ -14,7 +14,7 @@ impl SampleMessage {
     pub fn new(payload_len: usize, headers: usize) -> Self {
         SampleMessage(TaskMessage {
             r#type: "email:welcome".into(),
-            payload: vec![b'x'; payload_len],
+            payload: vec![b'x'; payload_len].into(),
             id: "0b5d8c8e-6d8f-4a59-9a4e-3f0c2b1d4e5f".into(),
             queue: "default".into(),
             retry: 25,

@@ -33,6 +33,9 @@ fn generate(out_dir: &Path) -> String {
         .file_descriptor_set();
     prost_build::Config::new()
         .btree_map(["."])
+        // `bytes` fields as `Bytes`: payloads are shared, not copied, between the stored
+        // message, the handler's task and the heartbeat's worker list.
+        .bytes(["."])
         .out_dir(out_dir)
         .compile_fds(fds)
         .expect("generate Rust code with prost-build");

@@ -292,7 +292,7 @@ mod tests {
     fn msg(id: &str, group: &str, unique_key: &str) -> TaskMessage {
         TaskMessage {
             r#type: "digest".into(),
-            payload: id.as_bytes().to_vec(),
+            payload: id.as_bytes().to_vec().into(),
             id: id.into(),
             queue: Q.into(),
             retry: 25,

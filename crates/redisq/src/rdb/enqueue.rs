@@ -34,7 +34,7 @@ impl Rdb {
         });
         let msg = TaskMessage {
             r#type: t.task_type.clone(),
-            payload: t.payload.to_vec(),
+            payload: t.payload.clone(),
             id: t.id.clone(),
             queue: t.queue.clone(),
             retry: i32::try_from(t.max_retry).unwrap_or(i32::MAX),

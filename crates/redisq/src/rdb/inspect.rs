@@ -840,7 +840,7 @@ impl Rdb {
                 return Err(task_not_found());
             };
             let msg = TaskMessage {
-                payload: payload.to_vec(),
+                payload: bytes::Bytes::copy_from_slice(payload),
                 ..decode_task_message(&old)?
             };
             let n: i64 = UPDATE_PAYLOAD

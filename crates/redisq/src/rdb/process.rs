@@ -39,7 +39,8 @@ pub(crate) struct Dequeued {
     pub(crate) queue: String,
     pub(crate) id: String,
     /// The raw `msg` field; decoding is the caller's job so a corrupt one can be archived.
-    pub(crate) msg: Vec<u8>,
+    /// Shared so that the decoded payload can point into it instead of being copied.
+    pub(crate) msg: bytes::Bytes,
 }
 
 impl Rdb {
@@ -80,7 +81,7 @@ impl Rdb {
                 id: String::from_utf8(id).map_err(|_| {
                     Error::corrupt(format!("a task ID in queue {queue:?} is not UTF-8"))
                 })?,
-                msg,
+                msg: msg.into(),
             });
         }
         Ok(out)
@@ -163,7 +164,7 @@ impl Rdb {
                         taken.push(Dequeued {
                             queue: queue.to_string(),
                             id: String::from_utf8_lossy(&id).into_owned(),
-                            msg,
+                            msg: msg.into(),
                         });
                     }
                 }

@@ -42,7 +42,7 @@ async fn setup() -> (RedisServer, Rdb, redis::aio::MultiplexedConnection) {
 fn task(queue: &str, id: &str) -> TaskMessage {
     TaskMessage {
         r#type: "email:send".into(),
-        payload: b"{\"to\":\"a@b.c\"}".to_vec(),
+        payload: b"{\"to\":\"a@b.c\"}".to_vec().into(),
         id: id.into(),
         queue: queue.into(),
         retry: 25,
@@ -171,7 +171,7 @@ async fn dequeue_moves_the_oldest_pending_task_and_leases_it() {
         Dequeued {
             queue: "default".into(),
             id: "t1".into(),
-            msg: encode_task_message(&t1),
+            msg: encode_task_message(&t1).into(),
         }
     );
     assert_eq!(list(&mut c, &qk.pending()).await, ["t2"]);
@@ -1017,7 +1017,7 @@ fn worker(id: &str) -> WorkerInfo {
         server_id: "sid-1".into(),
         task_id: id.into(),
         task_type: "email:send".into(),
-        task_payload: b"p".to_vec(),
+        task_payload: b"p".to_vec().into(),
         queue: "default".into(),
         start_time: Some(crate::rdb::proto::timestamp_from(Some(now()))),
         deadline: Some(crate::rdb::proto::timestamp_from(Some(from_unix_secs(

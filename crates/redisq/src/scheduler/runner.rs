@@ -554,7 +554,7 @@ async fn beat(inner: &Inner) {
                         id: e.id.clone(),
                         spec: e.schedule.as_str().to_string(),
                         task_type: e.task.task_type().to_string(),
-                        task_payload: e.task.payload().to_vec(),
+                        task_payload: e.task.payload_opt().cloned().unwrap_or_default(),
                         enqueue_options: e.option_strings.clone(),
                         next_enqueue_time: Some(timestamp_from(e.next)),
                         prev_enqueue_time: Some(timestamp_from(e.prev)),

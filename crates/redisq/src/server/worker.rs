@@ -18,7 +18,7 @@ use crate::core::time;
 use crate::error::{Error, Kind, Result};
 use crate::handler::{BoxHandler, HandlerError, ResultWriter, TaskContext};
 use crate::rdb::Dequeued;
-use crate::rdb::proto::decode_task_message;
+use crate::rdb::proto::decode_task_message_shared;
 use crate::runtime::supervise::{self, panic_message};
 use crate::task::Task;
 
@@ -54,7 +54,7 @@ impl Workers {
     /// this slot.
     async fn run_one(&self, d: Dequeued) -> Option<Dequeued> {
         let shared = &self.shared;
-        let msg = match decode_task_message(&d.msg) {
+        let msg = match decode_task_message_shared(d.msg.clone()) {
             Ok(m) => m,
             Err(e) => {
                 self.archive_corrupt(&d, &e).await;

@@ -6,8 +6,8 @@ pub struct TaskMessage {
     #[prost(string, tag = "1")]
     pub r#type: ::prost::alloc::string::String,
     /// Payload of the task, opaque to the queue.
-    #[prost(bytes = "vec", tag = "2")]
-    pub payload: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub payload: ::prost::bytes::Bytes,
     /// Unique identifier of the task within its queue.
     #[prost(string, tag = "3")]
     pub id: ::prost::alloc::string::String,
@@ -104,8 +104,8 @@ pub struct WorkerInfo {
     #[prost(string, tag = "5")]
     pub task_type: ::prost::alloc::string::String,
     /// Payload of the task being processed.
-    #[prost(bytes = "vec", tag = "6")]
-    pub task_payload: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "6")]
+    pub task_payload: ::prost::bytes::Bytes,
     /// Queue the task came from.
     #[prost(string, tag = "7")]
     pub queue: ::prost::alloc::string::String,
@@ -129,8 +129,8 @@ pub struct SchedulerEntry {
     #[prost(string, tag = "3")]
     pub task_type: ::prost::alloc::string::String,
     /// Payload of the task enqueued by the entry.
-    #[prost(bytes = "vec", tag = "4")]
-    pub task_payload: ::prost::alloc::vec::Vec<u8>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub task_payload: ::prost::bytes::Bytes,
     /// The enqueue options of the entry, each in its String() form.
     #[prost(string, repeated, tag = "5")]
     pub enqueue_options: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,

@@ -94,6 +94,11 @@ pub(crate) fn decode_task_message(bytes: &[u8]) -> Result<TaskMessage> {
     decode(bytes, "task message")
 }
 
+/// Decodes a task message without copying: its payload shares `bytes`' buffer.
+pub(crate) fn decode_task_message_shared(bytes: bytes::Bytes) -> Result<TaskMessage> {
+    decode(bytes, "task message")
+}
+
 /// Upper bound of the encoded length of the headers, to size the buffer.
 fn headers_len(headers: &BTreeMap<String, String>) -> usize {
     headers
@@ -173,7 +178,7 @@ pub(crate) fn decode_scheduler_enqueue_event(bytes: &[u8]) -> Result<SchedulerEn
     decode(bytes, "scheduler enqueue event")
 }
 
-fn decode<M: Message + Default>(bytes: &[u8], what: &str) -> Result<M> {
+fn decode<M: Message + Default>(bytes: impl bytes::Buf, what: &str) -> Result<M> {
     M::decode(bytes).map_err(|err| Error::corrupt(format!("invalid {what}")).with_source(err))
 }
 

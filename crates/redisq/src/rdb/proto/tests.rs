@@ -86,7 +86,7 @@ fn build_task_message(fields: &Map<String, Value>) -> TaskMessage {
     for (name, value) in fields {
         match name.as_str() {
             "type" => msg.r#type = as_string(value),
-            "payload" => msg.payload = as_bytes(value),
+            "payload" => msg.payload = as_bytes(value).into(),
             "id" => msg.id = as_string(value),
             "queue" => msg.queue = as_string(value),
             "retry" => msg.retry = as_i32(value),
@@ -134,7 +134,7 @@ fn build_worker_info(fields: &Map<String, Value>) -> WorkerInfo {
             "server_id" => msg.server_id = as_string(value),
             "task_id" => msg.task_id = as_string(value),
             "task_type" => msg.task_type = as_string(value),
-            "task_payload" => msg.task_payload = as_bytes(value),
+            "task_payload" => msg.task_payload = as_bytes(value).into(),
             "queue" => msg.queue = as_string(value),
             "start_time" => msg.start_time = as_timestamp(value),
             "deadline" => msg.deadline = as_timestamp(value),
@@ -151,7 +151,7 @@ fn build_scheduler_entry(fields: &Map<String, Value>) -> SchedulerEntry {
             "id" => msg.id = as_string(value),
             "spec" => msg.spec = as_string(value),
             "task_type" => msg.task_type = as_string(value),
-            "task_payload" => msg.task_payload = as_bytes(value),
+            "task_payload" => msg.task_payload = as_bytes(value).into(),
             "enqueue_options" => msg.enqueue_options = as_string_list(value),
             "next_enqueue_time" => msg.next_enqueue_time = as_timestamp(value),
             "prev_enqueue_time" => msg.prev_enqueue_time = as_timestamp(value),
