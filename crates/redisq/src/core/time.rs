@@ -39,6 +39,13 @@ pub(crate) fn unix_nanos(t: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+/// A time from unix nanoseconds (the epoch for negative values).
+pub(crate) fn from_unix_nanos(ns: i64) -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_nanos(u64::try_from(ns).unwrap_or(0)))
+        .unwrap_or(UNIX_EPOCH)
+}
+
 /// A time from unix seconds.
 pub(crate) fn from_unix_secs(s: i64) -> SystemTime {
     let d = Duration::from_secs(s.unsigned_abs());
@@ -173,5 +180,14 @@ mod tests {
     fn unix_seconds_before_epoch_truncate_down() {
         assert_eq!(unix_secs(UNIX_EPOCH - Duration::from_millis(1500)), -2);
         assert_eq!(unix_secs(from_unix_secs(-62135596800)), -62135596800);
+    }
+
+    #[test]
+    fn unix_nanos_round_trip() {
+        assert_eq!(
+            unix_nanos(from_unix_nanos(1_795_827_878_123_456_789)),
+            1_795_827_878_123_456_789
+        );
+        assert_eq!(from_unix_nanos(-5), UNIX_EPOCH);
     }
 }

@@ -33,6 +33,7 @@
 //!   at all (decision D5).
 //! - [`Inspector::queues`] and [`Inspector::groups`] are sorted by name.
 
+mod convert;
 mod types;
 
 use std::sync::Arc;
@@ -142,20 +143,27 @@ impl Inspector {
 
     /// The aggregation groups of a queue and their sizes, sorted by name.
     pub async fn groups(&self, queue: &str) -> Result<Vec<GroupInfo>> {
-        self.rdb.group_stats(queue).await
+        let groups = self.rdb.group_stats(queue).await?;
+        Ok(groups.into_iter().map(convert::group_info).collect())
     }
 
     /// A snapshot of a queue: task counts per state, today's and total counters, latency,
     /// paused flag and a memory estimate.
     pub async fn queue_info(&self, queue: &str) -> Result<QueueInfo> {
-        self.rdb.queue_info(queue, SystemTime::now()).await
+        let now = SystemTime::now();
+        let record = self.rdb.queue_stats(queue, now).await?;
+        Ok(convert::queue_info(queue, record, now))
     }
 
     /// Processed and failed counts of the last `days` UTC days (today included), newest
     /// first. `days` must be between 1 and 3 660 ([`Error::is_invalid_option`] otherwise);
     /// the daily counters expire 90 days after their first increment, so older days read 0.
     pub async fn history(&self, queue: &str, days: usize) -> Result<Vec<DailyStats>> {
-        self.rdb.history(queue, days, SystemTime::now()).await
+        let days = self.rdb.history(queue, days, SystemTime::now()).await?;
+        Ok(days
+            .into_iter()
+            .map(|d| convert::daily_stats(queue, d))
+            .collect())
     }
 
     /// Pauses a queue: servers stop taking its tasks until it is unpaused. Fails with a
@@ -197,7 +205,8 @@ impl Inspector {
     /// scheduled and retry tasks and `None` otherwise; `is_orphaned` is always false here
     /// (see [`Inspector::list_active_tasks`]).
     pub async fn task_info(&self, queue: &str, id: &str) -> Result<TaskInfo> {
-        self.rdb.inspect_task(queue, id, SystemTime::now()).await
+        let record = self.rdb.inspect_task(queue, id, SystemTime::now()).await?;
+        Ok(convert::task_info_of(record))
     }
 
     async fn list(
@@ -206,9 +215,11 @@ impl Inspector {
         source: TaskSource<'_>,
         opts: ListOptions,
     ) -> Result<Vec<TaskInfo>> {
-        self.rdb
-            .list_tasks(queue, source, opts, SystemTime::now())
-            .await
+        let tasks = self
+            .rdb
+            .list_tasks(queue, source, convert::page(opts), SystemTime::now())
+            .await?;
+        Ok(tasks.into_iter().map(convert::task_info_of).collect())
     }
 
     /// One page of the pending tasks, oldest (next to be processed) first.
@@ -397,12 +408,14 @@ impl Inspector {
     /// by host, pid and ID. Index entries whose server stopped beating are pruned, as asynq
     /// does; undecodable entries are skipped.
     pub async fn servers(&self) -> Result<Vec<ServerInfo>> {
-        self.rdb.servers(SystemTime::now()).await
+        let servers = self.rdb.servers(SystemTime::now()).await?;
+        Ok(convert::servers(servers))
     }
 
     /// The entries of every running scheduler (written by Go asynq's or redisq's scheduler).
     pub async fn scheduler_entries(&self) -> Result<Vec<SchedulerEntry>> {
-        self.rdb.scheduler_entries(SystemTime::now()).await
+        let entries = self.rdb.scheduler_entries(SystemTime::now()).await?;
+        Ok(entries.into_iter().map(convert::scheduler_entry).collect())
     }
 
     /// One page of the enqueues made by a scheduler entry, newest first.
@@ -411,7 +424,11 @@ impl Inspector {
         entry_id: &str,
         opts: ListOptions,
     ) -> Result<Vec<SchedulerEnqueueEvent>> {
-        self.rdb.scheduler_enqueue_events(entry_id, opts).await
+        let events = self
+            .rdb
+            .scheduler_enqueue_events(entry_id, convert::page(opts))
+            .await?;
+        Ok(events.into_iter().map(convert::enqueue_event).collect())
     }
 
     /// The Redis Cluster hash slot of the queue (`CLUSTER KEYSLOT` of its pending key). Fails
@@ -423,6 +440,7 @@ impl Inspector {
     /// The Cluster nodes serving the queue's slot, master first (from `CLUSTER SLOTS`). Fails
     /// with a Redis error on a server that is not a Cluster.
     pub async fn cluster_nodes(&self, queue: &str) -> Result<Vec<ClusterNode>> {
-        self.rdb.cluster_nodes(queue).await
+        let nodes = self.rdb.cluster_nodes(queue).await?;
+        Ok(nodes.into_iter().map(convert::cluster_node).collect())
     }
 }

@@ -49,18 +49,6 @@ impl ListOptions {
         self.page_size = page_size;
         self
     }
-
-    /// The 0-based index range `[start, stop]` of the page, or `None` for an empty page.
-    pub(crate) fn range(&self) -> Option<(i64, i64)> {
-        if self.page_size == 0 {
-            return None;
-        }
-        let size = i64::try_from(self.page_size).ok()?;
-        let start = i64::try_from(self.page.max(1) - 1)
-            .ok()?
-            .checked_mul(size)?;
-        Some((start, start.checked_add(size - 1)?))
-    }
 }
 
 impl Default for ListOptions {
@@ -218,23 +206,6 @@ pub struct SchedulerEnqueueEvent {
     pub task_id: String,
     /// When it was enqueued.
     pub enqueued_at: SystemTime,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn page_ranges() {
-        assert_eq!(ListOptions::new().range(), Some((0, 29)));
-        assert_eq!(ListOptions::new().page(0).range(), Some((0, 29)));
-        assert_eq!(
-            ListOptions::new().page(3).page_size(10).range(),
-            Some((20, 29))
-        );
-        assert_eq!(ListOptions::new().page_size(0).range(), None);
-        assert_eq!(ListOptions::new().page(usize::MAX).range(), None);
-    }
 }
 
 /// `INFO` of the Redis deployment behind an [`Inspector`](crate::Inspector).

@@ -7,7 +7,7 @@
 mod aggregation;
 pub(crate) mod conn;
 mod enqueue;
-mod inspect;
+pub(crate) mod inspect;
 pub(crate) mod keys;
 mod process;
 pub(crate) mod proto;
