@@ -66,7 +66,7 @@ async fn a_panicking_is_failure_counts_as_a_failure() {
         .is_failure(|_| panic!("is_failure bug"));
     let (_env, c, server) = fail_once_under(config, 3, "retry").await;
     assert_eq!(task_msg(&c, "default", "a").await.retried, 1);
-    assert_eq!(counter(&c, "asynq:{default}:failed").await.is_some(), true);
+    assert_eq!(counter(&c, "asynq:{default}:failed").await, Some(1));
     server.shutdown().await;
 }
 

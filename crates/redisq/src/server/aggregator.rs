@@ -24,7 +24,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -328,7 +327,7 @@ fn member_task(m: TaskMessage) -> Task {
     let task = if m.payload.is_empty() {
         Task::without_payload(m.r#type)
     } else {
-        Task::new(m.r#type, Bytes::from(m.payload))
+        Task::new(m.r#type, m.payload)
     };
     task.with_headers(m.headers)
 }
