@@ -81,8 +81,8 @@ pub use scheduler::*;
 
 pub use runtime::log::{LogLevel, Logger};
 pub use server::Server;
-pub use server::aggregator::GroupAggregator;
 pub use server::config::{
-    Config, ErrorHandlerFn, HealthCheckFn, IsFailureFn, RetryDelayFn, default_retry_delay,
+    Config, ErrorHandlerFn, GroupAggregator, HealthCheckFn, IsFailureFn, RetryDelayFn,
+    default_retry_delay,
 };
 pub use task::{Headers, Task, TaskInfo, TaskState};

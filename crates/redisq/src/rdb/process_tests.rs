@@ -1,5 +1,8 @@
 //! Tests of the processing-side writes against a real Redis: exact keys, members, scores,
 //! fields, counters and TTLs before and after each operation.
+//!
+//! Longer than our usual limit on purpose: one test per script of `process.rs`, all built on
+//! the same fixtures and clock, reads best as one list next to the code it checks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime};

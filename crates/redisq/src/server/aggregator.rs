@@ -28,29 +28,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::config::GroupAggregator;
 use super::state::Shared;
 use crate::core::message;
 use crate::error::Error;
 use crate::option::TaskOption;
 use crate::rdb::proto::{TaskMessage, decode_task_message};
 use crate::task::Task;
-
-/// Combines the tasks of a group into one task (asynq's `GroupAggregator`).
-///
-/// The returned task is enqueued to the group's queue (a `Queue` option on it is ignored).
-pub trait GroupAggregator: Send + Sync + 'static {
-    /// Aggregates `tasks`, all from group `group`, into one task.
-    fn aggregate(&self, group: &str, tasks: Vec<Task>) -> Task;
-}
-
-impl<F> GroupAggregator for F
-where
-    F: Fn(&str, Vec<Task>) -> Task + Send + Sync + 'static,
-{
-    fn aggregate(&self, group: &str, tasks: Vec<Task>) -> Task {
-        self(group, tasks)
-    }
-}
 
 /// The longest time between two checks (asynq: checks run every `min(7 s, grace period)`).
 const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(7);

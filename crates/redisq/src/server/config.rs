@@ -44,6 +44,23 @@ pub fn default_retry_delay(retried: u32, _err: &HandlerError, _task: &Task) -> D
     )
 }
 
+/// Combines the tasks of a group into one task (asynq's `GroupAggregator`).
+///
+/// The returned task is enqueued to the group's queue (a `Queue` option on it is ignored).
+pub trait GroupAggregator: Send + Sync + 'static {
+    /// Aggregates `tasks`, all from group `group`, into one task.
+    fn aggregate(&self, group: &str, tasks: Vec<Task>) -> Task;
+}
+
+impl<F> GroupAggregator for F
+where
+    F: Fn(&str, Vec<Task>) -> Task + Send + Sync + 'static,
+{
+    fn aggregate(&self, group: &str, tasks: Vec<Task>) -> Task {
+        self(group, tasks)
+    }
+}
+
 /// Server settings. Build with [`Config::new`] and the setters; [`crate::Server::new`]
 /// validates them.
 #[derive(Clone)]
@@ -84,7 +101,7 @@ pub struct Config {
     /// Most tasks aggregated into one (default none).
     pub(crate) group_max_size: Option<usize>,
     /// Combines grouped tasks; without one, grouped tasks wait and the server says why.
-    pub(crate) group_aggregator: Option<Arc<dyn super::aggregator::GroupAggregator>>,
+    pub(crate) group_aggregator: Option<Arc<dyn GroupAggregator>>,
     /// How often completed tasks past their retention are deleted (default 8 s).
     pub(crate) janitor_interval: Duration,
     /// Completed tasks deleted per call (default 100).
@@ -266,7 +283,7 @@ impl Config {
     }
 
     /// The group aggregator.
-    pub fn group_aggregator(mut self, aggregator: impl super::aggregator::GroupAggregator) -> Self {
+    pub fn group_aggregator(mut self, aggregator: impl GroupAggregator) -> Self {
         self.group_aggregator = Some(Arc::new(aggregator));
         self
     }

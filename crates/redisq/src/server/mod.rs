@@ -18,6 +18,7 @@ mod healthcheck;
 mod heartbeat;
 mod janitor;
 mod outcome;
+mod priority;
 mod processor;
 mod recoverer;
 mod state;

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 use super::completer::CompleterHandle;
 use super::config::default_retry_delay;
 use super::outcome::{CANCELED, DEADLINE_EXCEEDED, LEASE_EXPIRED, Op, attempt_deadline, task_of};
-use super::processor::queue_order;
+use super::priority::queue_order;
 use super::state::{ActiveTask, Shared};
 use super::syncer::Syncer;
 use crate::core::time;
