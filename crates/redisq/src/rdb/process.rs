@@ -587,7 +587,7 @@ impl Rdb {
         let pid = u32::try_from(info.pid).unwrap_or_default();
         let server_key = self.keys.server_info(&info.host, pid, &info.server_id);
         let workers_key = self.keys.workers(&info.host, pid, &info.server_id);
-        let expiry = unix_secs(now + ttl);
+        let expiry = unix_secs(crate::core::time::add_saturating(now, ttl));
         let ttl_secs = (ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0))
             .max(1)
             .to_string();

@@ -20,7 +20,7 @@ use crate::error::{Error, Kind, Result};
 use crate::option::TaskOption;
 use crate::runtime::log::Log;
 use crate::runtime::signal::next_signal;
-use crate::runtime::sleep_or;
+use crate::runtime::{sleep_or, supervise};
 use crate::task::Task;
 
 /// How often the manager asks its provider for configs when no interval is given.
@@ -285,7 +285,13 @@ impl PeriodicTaskManager {
         self.shared.apply(configs).await;
         self.shared.scheduler.start().await?;
         let stop = CancellationToken::new();
-        let handle = tokio::spawn(sync_loop(self.shared.clone(), stop.clone()));
+        let (shared, s) = (self.shared.clone(), stop.clone());
+        let handle = supervise::spawn(
+            "periodic task sync",
+            shared.log.clone(),
+            stop.clone(),
+            move || sync_loop(shared.clone(), s.clone()),
+        );
         *running = Some((stop, handle));
         Ok(())
     }
@@ -295,7 +301,11 @@ impl PeriodicTaskManager {
         let mut running = self.running.lock().await;
         if let Some((stop, handle)) = running.take() {
             stop.cancel();
-            let _ = handle.await;
+            if let Err(e) = handle.await {
+                self.shared
+                    .log
+                    .error(format_args!("the periodic task sync ended abnormally: {e}"));
+            }
         }
         self.shared.scheduler.shutdown().await;
     }

@@ -13,13 +13,14 @@ use super::cron::{CronSchedule, Location};
 use super::identity::{fire_identity, option_strings};
 use super::options::SchedulerConfig;
 use crate::RedisConnOpt;
+use crate::connection::Connection;
 use crate::core::message;
 use crate::core::time;
 use crate::error::{Error, Kind, Result};
 use crate::option::TaskOption;
+use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
 use crate::rdb::proto::{SchedulerEnqueueEvent, SchedulerEntry, timestamp_from};
-use crate::rdb::{Rdb, RedisConn};
 use crate::runtime::log::Log;
 use crate::runtime::signal::next_signal;
 use crate::runtime::{sleep_or, supervise};
@@ -151,9 +152,16 @@ impl Scheduler {
     /// Validates the configuration and connects to Redis.
     pub async fn new(opt: impl Into<RedisConnOpt>, config: SchedulerConfig) -> Result<Scheduler> {
         let config = config.validated()?;
-        let opt = opt.into();
         // One connection for the scheduler's own writes and its enqueues.
-        let conn = RedisConn::connect(&opt).await?;
+        let conn = Connection::connect(opt).await?;
+        Scheduler::from_connection(&conn, config)
+    }
+
+    /// A scheduler on an existing connection (shared with a [`crate::Client`],
+    /// [`crate::Server`] or [`crate::Inspector`] of the same process).
+    pub fn from_connection(conn: &Connection, config: SchedulerConfig) -> Result<Scheduler> {
+        let config = config.validated()?;
+        let conn = conn.inner().clone();
         let host = gethostname::gethostname()
             .into_string()
             .unwrap_or_else(|_| "unknown-host".to_string());
@@ -278,8 +286,18 @@ impl Scheduler {
             st.status = Status::Running;
         }
         let stop = CancellationToken::new();
-        let runner = tokio::spawn(run_entries(self.inner.clone(), stop.clone()));
-        let heartbeat = tokio::spawn(heartbeat(self.inner.clone(), stop.clone()));
+        // Supervised: a panic in either is logged and the loop restarts.
+        let (inner, s) = (self.inner.clone(), stop.clone());
+        let runner = supervise::spawn("scheduler", inner.log.clone(), stop.clone(), move || {
+            run_entries(inner.clone(), s.clone())
+        });
+        let (inner, s) = (self.inner.clone(), stop.clone());
+        let heartbeat = supervise::spawn(
+            "scheduler heartbeat",
+            inner.log.clone(),
+            stop.clone(),
+            move || heartbeat(inner.clone(), s.clone()),
+        );
         self.inner.log.info(format_args!(
             "scheduler {} starting (location {})",
             self.inner.id,
@@ -310,9 +328,17 @@ impl Scheduler {
         debug_assert!(was_running);
         self.inner.log.info(format_args!("scheduler shutting down"));
         r.stop.cancel();
-        let _ = r.runner.await;
+        if let Err(e) = r.runner.await {
+            self.inner
+                .log
+                .error(format_args!("the scheduler ended abnormally: {e}"));
+        }
         // The heartbeat removes the entries key and its index member when it stops.
-        let _ = r.heartbeat.await;
+        if let Err(e) = r.heartbeat.await {
+            self.inner.log.error(format_args!(
+                "the scheduler heartbeat ended abnormally: {e}"
+            ));
+        }
         let ids: Vec<String> = {
             let st = self.inner.state();
             st.entries

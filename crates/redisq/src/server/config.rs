@@ -61,8 +61,25 @@ where
     }
 }
 
-/// Server settings. Build with [`Config::new`] and the setters; [`crate::Server::new`]
-/// validates them.
+/// Server settings (asynq's `Config`), with asynq's defaults. Build with [`Config::new`] and
+/// the setters; [`crate::Server::new`] validates them.
+///
+/// Settings are set through the builder methods only: each has one spelling, a setter can
+/// normalise its input (queue names are trimmed), and new settings can be added without
+/// breaking callers. Each setter is named after asynq's field (`Concurrency` →
+/// [`Config::concurrency`], `Queues` → [`Config::queues`], …).
+///
+/// ```
+/// use std::time::Duration;
+/// use redisq::{Config, Namespace};
+///
+/// let config = Config::new()
+///     .concurrency(20)
+///     .queues([("critical", 6), ("default", 3), ("low", 1)])
+///     .shutdown_timeout(Duration::from_secs(30))
+///     .namespace(Namespace::new("billing")?);
+/// # Ok::<(), redisq::Error>(())
+/// ```
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {

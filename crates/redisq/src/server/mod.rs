@@ -345,7 +345,11 @@ async fn shutdown(shared: &Shared, running: Option<Running>) {
         }
     }
     // The heartbeat goes last: it removes the server's keys.
-    let _ = r.heartbeat.await;
+    if r.heartbeat.await.is_err() {
+        shared.log.error(format_args!(
+            "the heartbeat thread ended abnormally; the server state expires on its own"
+        ));
+    }
     shared.log.info(format_args!("shutdown complete"));
 }
 

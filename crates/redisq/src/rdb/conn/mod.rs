@@ -602,6 +602,13 @@ impl ConnectionLike for RedisConn {
                 Box::pin(async move {
                     let (generation, mut c) = s.get().await?;
                     match c.req_packed_command(cmd).await {
+                        // A server error can come back as a value (a script's READONLY
+                        // does): a write that reached a demoted master.
+                        Ok(Value::ServerError(e)) if e.code() == "READONLY" => {
+                            s.invalidate(generation);
+                            let (_, mut c) = s.get().await?;
+                            c.req_packed_command(cmd).await
+                        }
                         Err(e) if needs_rediscovery(&e) => {
                             s.invalidate(generation);
                             // A READONLY reply means nothing was applied: safe to try the
