@@ -6,6 +6,7 @@
 //! `redisq-bench` only, and deletes those keys first.
 
 mod modes;
+mod private_redis;
 mod stats;
 
 use std::error::Error;
@@ -14,8 +15,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use redisq::{RedisConnOpt, parse_redis_uri};
-use redisq_test_support::{RedisServer, redis_server_available};
 
+use self::private_redis::PrivateRedis;
 pub(crate) use self::stats::RedisStats;
 
 pub(crate) type BoxError = Box<dyn Error + Send + Sync>;
@@ -87,11 +88,11 @@ pub(crate) struct BenchArgs {
 pub(crate) struct Target {
     pub(crate) opt: RedisConnOpt,
     pub(crate) url: String,
-    _private: Option<RedisServer>,
+    _private: Option<PrivateRedis>,
 }
 
 impl Target {
-    fn open(url: Option<&str>) -> Result<Target, BoxError> {
+    async fn open(url: Option<&str>) -> Result<Target, BoxError> {
         match url {
             Some(u) => Ok(Target {
                 opt: parse_redis_uri(u)?,
@@ -99,10 +100,7 @@ impl Target {
                 _private: None,
             }),
             None => {
-                if !redis_server_available() {
-                    return Err("redis-server was not found: install it (Debian/Ubuntu: apt-get install redis-server) or pass --redis URL".into());
-                }
-                let server = RedisServer::start();
+                let server = PrivateRedis::start().await?;
                 let url = server.url();
                 Ok(Target {
                     opt: parse_redis_uri(&url)?,
@@ -129,7 +127,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
     if args.batch == Some(0) || args.rate == 0 || args.seconds == 0 {
         return Err("--batch, --rate and --seconds must be at least 1".into());
     }
-    let target = Target::open(args.redis.as_deref())?;
+    let target = Target::open(args.redis.as_deref()).await?;
     if args.redis.is_some() {
         stats::delete_namespace(&mut target.raw().await?, NAMESPACE).await?;
     }
