@@ -55,16 +55,17 @@ pub(crate) fn start(shared: Arc<Shared>, done: CancellationToken) -> oneshot::Re
 }
 
 async fn run(shared: &Shared, done: &CancellationToken) {
-    // A connection driven by this thread; the shared one if it cannot be opened.
-    let own = match shared.rdb.conn().reopen().await {
-        Ok(conn) => Some(Rdb::new(conn, shared.rdb.keys().clone())),
-        Err(e) => {
-            shared.redis_error("heartbeat: could not open its own connection", &e);
-            None
-        }
-    };
-    let rdb = own.as_ref().unwrap_or(&shared.rdb);
+    let mut own = None;
     while sleep_or(done, shared.config.heartbeat_interval).await {
+        // A connection driven by this thread; until one can be opened (Redis may be away),
+        // the shared one.
+        if own.is_none() {
+            match shared.rdb.conn().reopen().await {
+                Ok(conn) => own = Some(Rdb::new(conn, shared.rdb.keys().clone())),
+                Err(e) => shared.redis_error("heartbeat: could not open its own connection", &e),
+            }
+        }
+        let rdb = own.as_ref().unwrap_or(&shared.rdb);
         // A panic in one beat must not end the heartbeat (the leases would expire).
         if let Err(p) = AssertUnwindSafe(beat(shared, rdb)).catch_unwind().await {
             shared.log.error(format_args!(
@@ -73,6 +74,7 @@ async fn run(shared: &Shared, done: &CancellationToken) {
             ));
         }
     }
+    let rdb = own.as_ref().unwrap_or(&shared.rdb);
     if let Err(e) = rdb
         .clear_server_state(&shared.host, shared.pid, &shared.server_id)
         .await

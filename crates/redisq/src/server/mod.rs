@@ -285,7 +285,7 @@ impl Server {
     /// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     /// // ... hand `tx` to whatever decides when to stop ...
     /// # drop(tx);
-    /// server.run_until(async { let _ = rx.await; }).await
+    /// server.run_until(mux, async { let _ = rx.await; }).await
     /// # }
     /// ```
     pub async fn run_until(
