@@ -1,4 +1,8 @@
 //! Comparison of an actual [`Dump`] with an [`ExpectedDump`] (README §2.4).
+//!
+//! Longer than our usual limit on purpose: one comparison rule per Redis value type and per
+//! normalisation of the conformance README, kept in one place so the rules can be read
+//! against that document side by side.
 
 use std::collections::BTreeMap;
 use std::fmt;
