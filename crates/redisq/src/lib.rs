@@ -40,10 +40,20 @@
 //! or a Redis Cluster ([`RedisClusterClientOpt`]). [`parse_redis_uri`] reads asynq's URI forms.
 //! Redis 6.2 or newer is required and checked when connecting.
 //!
+//! One [`Connection`] can be shared by the [`Client`], [`Server`], [`Inspector`] and
+//! [`Scheduler`] of a process (`Client::from_connection` and friends); each can also connect
+//! on its own. Key namespaces are validated [`Namespace`] values.
+//!
 //! ## Errors
 //!
 //! Every fallible call returns [`Error`], which answers `is_*` questions such as
-//! [`Error::is_duplicate_task`] or [`Error::is_invalid_option`].
+//! [`Error::is_duplicate_task`] or [`Error::is_invalid_option`], and gives its
+//! [`ErrorKind`] for a `match`. Its `Display` text is for people, not for matching.
+//!
+//! ## Architecture
+//!
+//! `docs/architecture.md` in the repository maps the modules, the rules on which may use
+//! which, and one task's path from [`Client::enqueue`] to completion.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(hidden)]

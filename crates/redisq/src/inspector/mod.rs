@@ -156,7 +156,7 @@ impl Inspector {
     }
 
     /// Processed and failed counts of the last `days` UTC days (today included), newest
-    /// first. `days` must be between 1 and 3 660 ([`Error::is_invalid_option`] otherwise);
+    /// first. `days` must be between 1 and 3 660 ([`crate::Error::is_invalid_option`] otherwise);
     /// the daily counters expire 90 days after their first increment, so older days read 0.
     pub async fn history(&self, queue: &str, days: usize) -> Result<Vec<DailyStats>> {
         let days = self.rdb.history(queue, days, SystemTime::now()).await?;
@@ -183,8 +183,8 @@ impl Inspector {
     /// hashes, the unique locks they own, groups and aggregation sets, leases, counters (total
     /// and daily), the paused flag, and its entry in `<ns>:queues`.
     ///
-    /// Without `force` a queue that holds any task fails with [`Error::is_queue_not_empty`];
-    /// with `force` a queue with active tasks fails with [`Error::is_failed_precondition`]
+    /// Without `force` a queue that holds any task fails with [`crate::Error::is_queue_not_empty`];
+    /// with `force` a queue with active tasks fails with [`crate::Error::is_failed_precondition`]
     /// (cancel them first). Both checks are made atomically before anything is deleted;
     /// the deletion itself runs in batches of 1 000 tasks, so it is not atomic as a whole
     /// (tasks enqueued to the queue meanwhile may be deleted too or may be left behind).
@@ -299,7 +299,7 @@ impl Inspector {
 
     /// Replaces the payload of a scheduled task, keeping the rest of its message (including
     /// its unique lock key, derived from the old payload, as asynq does). Other states fail
-    /// with [`Error::is_failed_precondition`].
+    /// with [`crate::Error::is_failed_precondition`].
     pub async fn update_task_payload(&self, queue: &str, id: &str, payload: &[u8]) -> Result<()> {
         self.rdb.update_task_payload(queue, id, payload).await
     }
