@@ -27,7 +27,7 @@ pub enum TaskOption {
     /// The queue (default `"default"`).
     Queue(String),
     /// How long one attempt may run. Zero means none; then, without a deadline, 30 minutes.
-    /// Stored in whole seconds; a non-zero value under one second is rejected (decision D7).
+    /// Stored in whole seconds; a non-zero value under one second is rejected.
     Timeout(Duration),
     /// An absolute deadline for processing.
     Deadline(SystemTime),
@@ -222,7 +222,7 @@ pub(crate) fn resolve<'a>(
     Ok(r)
 }
 
-/// Decision D7: a non-zero duration that Redis would store as 0 seconds is an error.
+/// A non-zero duration that Redis would store as 0 seconds is an error, not a silent 0.
 fn check_whole_seconds(name: &str, d: Duration) -> Result<()> {
     if !d.is_zero() && d < Duration::from_secs(1) {
         return Err(Error::invalid_option(format!(

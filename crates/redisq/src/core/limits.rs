@@ -1,4 +1,4 @@
-//! How many archived tasks a queue keeps (decision D2).
+//! How many archived tasks a queue keeps.
 
 use std::time::Duration;
 

@@ -17,7 +17,7 @@ use crate::task::{Headers, Task, TaskInfo, TaskState};
 pub(crate) enum Placement {
     /// The pending list; `now_ns` becomes `pending_since`.
     Pending { now_ns: i64 },
-    /// The scheduled set at `at_secs`; a grouped task keeps its group (decision D3).
+    /// The scheduled set at `at_secs`; a grouped task keeps its group.
     Scheduled { at_secs: i64, group: Option<String> },
     /// An aggregation group, scored with `now_secs`.
     Group { group: String, now_secs: i64 },

@@ -19,18 +19,18 @@
 //!
 //! - Deleting tasks releases the unique locks they own in every state, also for
 //!   `delete_all_pending_tasks` (asynq leaves pending tasks' locks to expire) and for grouped
-//!   tasks, whose lock redisq records in the task hash (decision D4).
-//! - Moving tasks to pending (`run_*`) sets `pending_since` (decision D9), so queue latency
+//!   tasks, whose lock redisq records in the task hash.
+//! - Moving tasks to pending (`run_*`) sets `pending_since`, so queue latency
 //!   counts from that moment.
 //! - Archiving trims the archive to 10 000 tasks and 90 days and deletes the trimmed tasks'
-//!   hashes (decision D2; asynq's inspector leaves them behind).
-//! - [`Inspector::delete_queue`] removes everything of the queue (decision D8), and without
+//!   hashes (asynq's inspector leaves them behind).
+//! - [`Inspector::delete_queue`] removes everything of the queue, and without
 //!   `force` refuses a queue holding tasks in any state, completed and aggregating included.
 //! - Bulk operations work in batches of 1 000 tasks per script call, so that no single call
 //!   blocks Redis for long; they are therefore not atomic as a whole. They return the number
 //!   of tasks affected, not counting IDs whose task hash was already gone.
 //! - An active task is reported orphaned when its lease expired or when it has no lease entry
-//!   at all (decision D5).
+//!   at all.
 //! - [`Inspector::queues`] and [`Inspector::groups`] are sorted by name.
 
 mod convert;
@@ -85,7 +85,7 @@ impl Inspector {
         Inspector::connect_with_namespace(opt, Namespace::default()).await
     }
 
-    /// Connects to the queues of another key namespace (decision D1).
+    /// Connects to the queues of another key namespace.
     pub async fn connect_with_namespace(
         opt: impl Into<RedisConnOpt>,
         namespace: Namespace,
@@ -106,7 +106,7 @@ impl Inspector {
         }
     }
 
-    /// The archive limits used when this inspector archives tasks (decision D2; default
+    /// The archive limits used when this inspector archives tasks (default
     /// 10 000 tasks and 90 days, like the server's). Set them to the servers' limits so an
     /// archive action does not trim more than the servers would.
     pub fn with_archive_limits(mut self, max_size: u64, max_age: std::time::Duration) -> Self {
@@ -179,7 +179,7 @@ impl Inspector {
         self.rdb.unpause_queue(queue).await
     }
 
-    /// Deletes a queue and everything of it (decision D8): tasks in every state with their
+    /// Deletes a queue and everything of it: tasks in every state with their
     /// hashes, the unique locks they own, groups and aggregation sets, leases, counters (total
     /// and daily), the paused flag, and its entry in `<ns>:queues`.
     ///
@@ -232,7 +232,7 @@ impl Inspector {
     }
 
     /// One page of the active tasks, longest running first. A task is orphaned when its
-    /// lease expired or it has no lease at all (decision D5): no server is extending it.
+    /// lease expired or it has no lease at all: no server is extending it.
     pub async fn list_active_tasks(&self, queue: &str, opts: ListOptions) -> Result<Vec<TaskInfo>> {
         self.list(queue, TaskSource::Active, opts).await
     }
@@ -306,7 +306,7 @@ impl Inspector {
 
     /// Asks the server running the task to cancel it (asynq's `CancelProcessing`). Fire and
     /// forget: servers that do not run it ignore the message. A cancelled task is archived
-    /// with the error `task canceled` (decision D6).
+    /// with the error `task canceled`.
     pub async fn cancel_processing(&self, task_id: &str) -> Result<()> {
         self.rdb.publish_cancel(task_id).await
     }

@@ -1,4 +1,4 @@
-//! Group aggregation: checks, sets, reclaim (spec §5.3).
+//! Group aggregation: checks, sets, reclaim.
 //!
 //! A group `<ns>:{q}:g:<group>` collects tasks (score = when they joined). An aggregation
 //! check moves the oldest members into a new aggregation set `<ns>:{q}:g:<group>:<set id>`
@@ -195,7 +195,7 @@ impl Rdb {
 
     /// Deletes an aggregated set: its members' task hashes, the set and its registration.
     /// `locks` are `(task id, unique lock key)` of members; each lock is released if it is
-    /// still held by that task and the task was in the set (decision D4: asynq leaves them
+    /// still held by that task and the task was in the set (asynq leaves them
     /// until their TTL). Returns how many task hashes were deleted.
     pub(crate) async fn delete_aggregation_set(
         &self,

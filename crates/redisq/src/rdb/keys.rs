@@ -1,7 +1,7 @@
-//! Every Redis key redisq reads or writes (spec §3), built from one namespace.
+//! Every Redis key redisq reads or writes, built from one namespace.
 //!
-//! The namespace defaults to `asynq`, which makes redisq share queues with Go asynq
-//! (decision D1). All per-queue keys carry the queue name as a Cluster hash tag, `{q}`, so that
+//! The namespace defaults to `asynq`, which makes redisq share queues with Go asynq; another
+//! one keeps an application's queues apart. All per-queue keys carry the queue name as a Cluster hash tag, `{q}`, so that
 //! every key of a queue lives in one slot and scripts may touch keys derived inside Lua.
 
 use md5::{Digest, Md5};
@@ -68,7 +68,7 @@ impl Keys {
         format!("{}:scheduler_history:{entry_id}", self.ns)
     }
 
-    /// Pub/sub channel on which redisq wakes idle servers (decision D10; Go asynq ignores it).
+    /// Pub/sub channel on which redisq wakes idle servers (Go asynq ignores it).
     /// Messages are `p:<queue>` (a pending list became non-empty) and `s:<queue>` (a new
     /// earliest scheduled task).
     pub(crate) fn wakeup_channel(&self) -> String {

@@ -1,8 +1,8 @@
 //! The Redis data layer: key names, the wire codec, Lua scripts and connections.
 //!
 //! Nothing outside this module talks to Redis directly: the client, server, inspector and
-//! scheduler call methods of [`Rdb`], which know the keys (spec §3), the encoded values (§4)
-//! and the scripts (§5).
+//! scheduler call methods of [`Rdb`], which know the keys, the encoded values
+//! and the scripts.
 
 mod aggregation;
 pub(crate) mod conn;

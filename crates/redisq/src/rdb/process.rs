@@ -1,6 +1,6 @@
 //! Processing-side writes: dequeue with a lease, completion, retry, archive, requeue, leases,
 //! results, forwarding of due tasks, recovery listings, the janitor, server state and
-//! cancellation (spec §5.2, §5.4).
+//! cancellation.
 //!
 //! All `now` arguments are passed in by the caller so tests can control time.
 //!
@@ -53,7 +53,7 @@ impl Rdb {
         Ok(self.dequeue_many(queue, lease_until, 1).await?.pop())
     }
 
-    /// Like [`Rdb::dequeue`], taking up to `max` tasks in one call (decision D12); each
+    /// Like [`Rdb::dequeue`], taking up to `max` tasks in one call; each
     /// task's lease is written in the same atomic step that makes it active.
     pub(crate) async fn dequeue_many(
         &self,
@@ -89,7 +89,7 @@ impl Rdb {
 
     /// [`Rdb::done`] for many tasks: one script call per queue, all queues in one pipelined
     /// round trip. In the same calls, takes up to `take(queue)` pending tasks of each queue
-    /// with leases until `lease_until` (decision D12), for the workers just freed. Returns one
+    /// with leases until `lease_until`, for the workers just freed. Returns one
     /// result per message, in order, and the tasks taken.
     pub(crate) async fn done_many(
         &self,
@@ -239,7 +239,7 @@ impl Rdb {
     }
 
     /// Puts an active task back at the front of its pending list (shutdown).
-    /// Sets `pending_since` (decision D9).
+    /// Sets `pending_since`.
     ///
     /// Fails with a task-not-found error when the task is not in `active`.
     pub(crate) async fn requeue(&self, msg: &TaskMessage, now: SystemTime) -> Result<()> {
@@ -423,7 +423,7 @@ impl Rdb {
         }
     }
 
-    /// Moves due scheduled and retry tasks to pending (or into their group, decision D3,
+    /// Moves due scheduled and retry tasks to pending (or into their group,
     /// registering the group). Returns how many moved.
     ///
     /// Each script call moves at most [`FORWARD_BATCH`] tasks; both sets go in one pipelined
@@ -435,7 +435,7 @@ impl Rdb {
 
     /// [`Rdb::forward_due`], also returning the earliest remaining due time (unix s) of the
     /// queue's scheduled and retry sets, so the forwarder can sleep until then. Wakes idle
-    /// redisq servers when tasks went to pending (decision D10).
+    /// redisq servers when tasks went to pending.
     pub(crate) async fn forward_due_next(
         &self,
         queue: &str,
@@ -519,7 +519,7 @@ impl Rdb {
         Ok(out)
     }
 
-    /// IDs in `active` that have no lease entry (decision D5).
+    /// IDs in `active` that have no lease entry.
     pub(crate) async fn list_active_without_lease(&self, queue: &str) -> Result<Vec<String>> {
         let qk = self.keys.queue(queue);
         scripts::LIST_ACTIVE_WITHOUT_LEASE

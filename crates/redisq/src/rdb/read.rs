@@ -16,7 +16,7 @@ impl Rdb {
     }
 
     /// Subscribes to the channels a server listens to: cancellations (task IDs) and
-    /// wake-ups (decision D10).
+    /// wake-ups.
     pub(crate) async fn subscribe_server_channels(&self) -> Result<redis::aio::PubSub> {
         let mut p = self.conn.pubsub().await?;
         p.subscribe(&[self.keys.cancel_channel(), self.keys.wakeup_channel()])

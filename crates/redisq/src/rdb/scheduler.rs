@@ -1,4 +1,4 @@
-//! Scheduler state: entries, enqueue history (spec §5.4), and redisq's fire claims.
+//! Scheduler state: entries, enqueue history, and redisq's fire claims.
 //!
 //! - `<ns>:schedulers` (ZSET, member = entries key, score = expiry unix s) and
 //!   `<ns>:schedulers:{<scheduler id>}` (LIST of SchedulerEntry, TTL 2 × heartbeat) are

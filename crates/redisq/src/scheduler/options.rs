@@ -51,7 +51,7 @@ pub struct SchedulerConfig {
     pub(crate) pre_enqueue: Option<PreEnqueueFn>,
     /// Called after each enqueue attempt.
     pub(crate) post_enqueue: Option<PostEnqueueFn>,
-    /// The key namespace (default `asynq`, shared with Go asynq; decision D1).
+    /// The key namespace (default `asynq`, shared with Go asynq).
     pub(crate) namespace: Namespace,
     /// Minimum level logged (default info).
     pub(crate) log_level: LogLevel,

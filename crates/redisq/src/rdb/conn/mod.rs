@@ -34,7 +34,7 @@ use self::options::{
 use super::keys::hash_tag;
 use crate::error::{Error, Kind, Result};
 
-/// The oldest Redis redisq works with (decision D13): asynq's scripts need `ZRANGE … BYSCORE`.
+/// The oldest Redis redisq works with: asynq's scripts need `ZRANGE … BYSCORE`.
 const MIN_REDIS_VERSION: (u32, u32) = (6, 2);
 
 /// A cloneable, self-reconnecting connection to one Redis deployment.

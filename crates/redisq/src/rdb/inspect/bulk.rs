@@ -71,7 +71,7 @@ impl Rdb {
         .await
     }
 
-    /// Moves every task of `source` to pending (setting `pending_since`, decision D9).
+    /// Moves every task of `source` to pending (setting `pending_since`).
     /// Returns how many moved.
     pub(crate) async fn run_all(
         &self,
@@ -103,7 +103,7 @@ impl Rdb {
     }
 
     /// Archives every task of `source`, trimming the archive by `limits` and deleting the
-    /// trimmed tasks' hashes (decision D2). Returns how many were archived.
+    /// trimmed tasks' hashes. Returns how many were archived.
     pub(crate) async fn archive_all(
         &self,
         queue: &str,

@@ -1,4 +1,4 @@
-//! Reads and operator actions for the Inspector (spec §2.7, §5.5).
+//! Reads and operator actions for the Inspector.
 //!
 //! Every script touches only keys of one queue (`<ns>:{q}:…`, one Cluster slot). Operations
 //! on a queue first check that it is registered in `<ns>:queues` (a queue-not-found error

@@ -240,7 +240,7 @@ impl Rdb {
         Ok(())
     }
 
-    /// Deletes a queue and everything of it (decision D8), in batches.
+    /// Deletes a queue and everything of it, in batches.
     ///
     /// Without `force` a queue holding any task (in any state) is refused; with `force` a
     /// queue with active tasks is refused. Both checks happen atomically before anything is

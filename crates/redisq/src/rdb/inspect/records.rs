@@ -24,7 +24,7 @@ pub(crate) struct TaskRecord {
     pub(crate) next_process_at: Option<SystemTime>,
     /// The result written by its handler.
     pub(crate) result: Option<Vec<u8>>,
-    /// An active task whose lease expired or is missing (decision D5).
+    /// An active task whose lease expired or is missing.
     pub(crate) is_orphaned: bool,
 }
 

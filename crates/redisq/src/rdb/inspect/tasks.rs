@@ -162,7 +162,7 @@ impl Rdb {
         Ok(out)
     }
 
-    /// Moves a task to pending, setting `pending_since` (decision D9).
+    /// Moves a task to pending, setting `pending_since`.
     pub(crate) async fn run_task(&self, queue: &str, id: &str, now: SystemTime) -> Result<()> {
         self.check_queue(queue).await?;
         let qk = self.keys.queue(queue);
@@ -187,7 +187,7 @@ impl Rdb {
     }
 
     /// Moves a task to the archive and trims the archive by `limits`, deleting the trimmed
-    /// tasks' hashes (decision D2).
+    /// tasks' hashes.
     pub(crate) async fn archive_task(
         &self,
         queue: &str,
