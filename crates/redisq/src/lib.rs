@@ -62,6 +62,7 @@ mod client;
 mod connection;
 mod core;
 pub mod error;
+pub mod guide;
 mod handler;
 mod inspector;
 mod mux;

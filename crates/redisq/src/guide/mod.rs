@@ -1,0 +1,49 @@
+//! Guides: how to use redisq, page by page. Nothing here is code; start with
+//! [`getting_started`].
+//!
+//! | Page | What it covers |
+//! |---|---|
+//! | [`getting_started`] | a client, a server, a handler, and where to go next |
+//! | [`tasks_and_options`] | task types, payloads, headers, every enqueue option |
+//! | [`processing`] | handlers, the mux, middleware, errors, timeouts, cancellation, shutdown |
+//! | [`retries`] | when tasks are retried, the delay, skipping and revoking |
+//! | [`unique_and_scheduled`] | unique tasks, delayed tasks, deadlines |
+//! | [`results`] | keeping results and reading them back |
+//! | [`groups`] | aggregating many small tasks into one |
+//! | [`scheduling`] | cron and `@every` entries, several scheduler processes |
+//! | [`operating`] | the Inspector, the `redisq` command, connections, logging |
+//! | [`performance`] | what a task costs in Redis and how to keep it cheap |
+//! | [`coming_from_asynq`] | what is the same as Go's asynq, what differs, the name map |
+
+#[doc = include_str!("getting_started.md")]
+pub mod getting_started {}
+
+#[doc = include_str!("tasks_and_options.md")]
+pub mod tasks_and_options {}
+
+#[doc = include_str!("processing.md")]
+pub mod processing {}
+
+#[doc = include_str!("retries.md")]
+pub mod retries {}
+
+#[doc = include_str!("unique_and_scheduled.md")]
+pub mod unique_and_scheduled {}
+
+#[doc = include_str!("results.md")]
+pub mod results {}
+
+#[doc = include_str!("groups.md")]
+pub mod groups {}
+
+#[doc = include_str!("scheduling.md")]
+pub mod scheduling {}
+
+#[doc = include_str!("operating.md")]
+pub mod operating {}
+
+#[doc = include_str!("performance.md")]
+pub mod performance {}
+
+#[doc = include_str!("coming_from_asynq.md")]
+pub mod coming_from_asynq {}
