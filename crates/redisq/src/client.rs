@@ -13,6 +13,8 @@ use crate::option::TaskOption;
 use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
 use crate::task::{Task, TaskInfo};
+#[cfg(feature = "json")]
+use crate::typed::TypedTask;
 
 /// Enqueues tasks (asynq's `Client`). Cheap to clone; clones share one connection.
 ///
@@ -179,5 +181,68 @@ impl Client {
             return Err(Error::new(Kind::Closed, "redisq: client is closed"));
         }
         Ok(())
+    }
+
+    /// Enqueues a typed task: type [`TypedTask::TYPE`], the value as JSON payload, the
+    /// value's [`TypedTask::options`] (see [`Task::from_typed`]).
+    ///
+    /// The value is encoded when this is called, not when the future is first polled.
+    /// Errors: as [`Client::enqueue_with`]; a value that cannot be encoded fails with
+    /// [`Error::is_invalid_option`] and nothing is written.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redisq::Client) -> redisq::Result<()> {
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Resize {
+    ///     image_id: u64,
+    /// }
+    /// impl redisq::TypedTask for Resize {
+    ///     const TYPE: &'static str = "image:resize";
+    /// }
+    ///
+    /// let info = client.enqueue_typed(&Resize { image_id: 7 }).await?;
+    /// println!("{} enqueued", info.id);
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn enqueue_typed<T: TypedTask>(
+        &self,
+        value: &T,
+    ) -> impl Future<Output = Result<TaskInfo>> + use<'_, T> {
+        self.enqueue_typed_with(value, [])
+    }
+
+    /// Enqueues a typed task, as [`Client::enqueue_typed`], with `opts` applied after the
+    /// value's own options (they win on conflict).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redisq::Client) -> redisq::Result<()> {
+    /// use std::time::Duration;
+    /// use redisq::TaskOption;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Resize {
+    ///     image_id: u64,
+    /// }
+    /// impl redisq::TypedTask for Resize {
+    ///     const TYPE: &'static str = "image:resize";
+    /// }
+    ///
+    /// client
+    ///     .enqueue_typed_with(&Resize { image_id: 7 }, [TaskOption::process_in(Duration::from_secs(60))])
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn enqueue_typed_with<T: TypedTask, O: IntoIterator<Item = TaskOption>>(
+        &self,
+        value: &T,
+        opts: O,
+    ) -> impl Future<Output = Result<TaskInfo>> + use<'_, T, O> {
+        // Encoded now, so the future holds no reference to `value` (which need not be `Sync`).
+        let task = Task::from_typed(value);
+        async move { self.enqueue_with(&task?, opts).await }
     }
 }

@@ -38,7 +38,8 @@ pub enum ErrorKind {
     QueueNotEmpty,
     /// The task is in a state that does not allow the operation.
     FailedPrecondition,
-    /// A task option or configuration value is invalid.
+    /// A task option or configuration value is invalid, or a typed task's payload could not
+    /// be encoded.
     InvalidOption,
     /// A Redis URI could not be parsed.
     InvalidUri,
@@ -149,7 +150,8 @@ impl Error {
         self.kind == Kind::FailedPrecondition
     }
 
-    /// A task option or configuration value is invalid. Nothing was written to Redis.
+    /// A task option or configuration value is invalid, or a payload could not be encoded
+    /// (`Task::json`, `Client::enqueue_typed`). Nothing was written to Redis.
     pub fn is_invalid_option(&self) -> bool {
         self.kind == Kind::InvalidOption
     }

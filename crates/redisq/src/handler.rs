@@ -110,12 +110,18 @@ impl HandlerError {
     }
 
     /// A plain failure caused by `err`.
+    ///
+    /// If `err` is (or was boxed from) a [`HandlerFailure`], the [`HandlerError`] inside it
+    /// comes back as it was, with its kind: a skip-retry error that went through a tower
+    /// layer as a `Box<dyn Error>` still skips the retries.
     pub fn new(err: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
-        let source = err.into();
-        HandlerError {
-            kind: ErrorKind::Failure,
-            message: source.to_string(),
-            source: Some(source),
+        match err.into().downcast::<HandlerFailure>() {
+            Ok(failure) => failure.0,
+            Err(source) => HandlerError {
+                kind: ErrorKind::Failure,
+                message: source.to_string(),
+                source: Some(source),
+            },
         }
     }
 
@@ -202,6 +208,64 @@ impl fmt::Debug for HandlerError {
             .field("kind", &self.kind)
             .field("message", &self.message)
             .finish()
+    }
+}
+
+/// A [`HandlerError`] as a [`std::error::Error`], for code that needs one: it is the error of
+/// a handler seen as a tower `Service` (`HandlerService`, with the `tower` feature), so that
+/// layers such as tower's `Timeout` can box it.
+///
+/// `HandlerError` itself cannot implement `std::error::Error` (it converts *from* every
+/// error, for `?`). Converting a `HandlerFailure` back, directly or after it was boxed as a
+/// `Box<dyn Error + Send + Sync>`, gives the original `HandlerError` with its kind.
+///
+/// ```
+/// use redisq::{HandlerError, HandlerFailure};
+///
+/// let failure = HandlerFailure::from(HandlerError::skip_retry("bad input"));
+/// let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(failure);
+/// let back = HandlerError::from(boxed);
+/// assert!(back.is_skip_retry());
+/// assert_eq!(back.to_string(), "bad input: skip retry for the task");
+/// ```
+pub struct HandlerFailure(HandlerError);
+
+impl HandlerFailure {
+    /// The handler's error.
+    pub fn handler_error(&self) -> &HandlerError {
+        &self.0
+    }
+
+    /// Gives back the handler's error.
+    pub fn into_handler_error(self) -> HandlerError {
+        self.0
+    }
+}
+
+impl From<HandlerError> for HandlerFailure {
+    fn from(err: HandlerError) -> Self {
+        HandlerFailure(err)
+    }
+}
+
+impl fmt::Display for HandlerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for HandlerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("HandlerFailure").field(&self.0).finish()
+    }
+}
+
+impl StdError for HandlerFailure {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 

@@ -33,6 +33,56 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Processing
+//!
+//! A [`Server`] pulls tasks and runs a [`Handler`] for each: any
+//! `Fn(TaskContext, Task) -> impl Future<Output = HandlerResult>` closure, or a [`ServeMux`]
+//! that routes by task type to such closures, with [`Middleware`] around them.
+//!
+//! ## Typed tasks (feature `json`, on by default)
+//!
+//! A payload can be a Rust value written as JSON, which is also what Go services put in
+//! asynq payloads: [`Task::json`] encodes a value, `ServeMux::handle_json` registers a handler
+//! that receives it decoded, and a payload that does not decode is archived at once with an
+//! error naming the Rust type. `TypedTask` ties a payload type to its task type name, so
+//! producer (`Client::enqueue_typed`) and consumer (`ServeMux::handle_typed`) cannot disagree:
+//!
+//! ```no_run
+//! # #[cfg(feature = "json")]
+//! # async fn demo(client: redisq::Client, server: redisq::Server) -> redisq::Result<()> {
+//! use redisq::{ServeMux, TaskContext, TypedTask};
+//!
+//! #[derive(serde::Serialize, serde::Deserialize)]
+//! struct Thumbnail {
+//!     image_id: u64,
+//!     width: u32,
+//! }
+//! impl TypedTask for Thumbnail {
+//!     const TYPE: &'static str = "image:thumbnail";
+//! }
+//!
+//! client.enqueue_typed(&Thumbnail { image_id: 7, width: 320 }).await?;
+//!
+//! let mut mux = ServeMux::new();
+//! mux.handle_typed(|_ctx: TaskContext, job: Thumbnail| async move {
+//!     println!("thumbnail of {} at {} px", job.image_id, job.width);
+//!     Ok(())
+//! });
+//! server.run(mux).await
+//! # }
+//! ```
+//!
+//! Without the feature (`default-features = false`) serde is not a dependency and payloads
+//! are bytes only.
+//!
+//! ## tower (feature `tower`)
+//!
+//! With the `tower` feature a tower `Service<TaskRequest, Response = ()>` can be a handler
+//! (`ServeMux::handle_service`, `ServiceHandler`), a handler or a whole mux can be a
+//! `Service` (`HandlerService`), and `ServeMux::layer` puts a tower layer (timeouts,
+//! concurrency limits, your own) around every handler of a mux, built once per handler rather
+//! than per task.
+//!
 //! ## Connecting
 //!
 //! [`RedisConnOpt`] names one of three deployments: a single server over TCP, TLS or a unix
@@ -71,14 +121,19 @@ mod rdb;
 mod runtime;
 mod scheduler;
 mod server;
+#[cfg(feature = "tower")]
+mod service;
 mod task;
+#[cfg(feature = "json")]
+mod typed;
 
 pub use crate::core::names::{DEFAULT_NAMESPACE, Namespace, QueueName};
 pub use client::{BatchResult, Client, ClientBuilder};
 pub use connection::Connection;
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{
-    BoxFuture, BoxHandler, Data, Handler, HandlerError, HandlerResult, ResultWriter, TaskContext,
+    BoxFuture, BoxHandler, Data, Handler, HandlerError, HandlerFailure, HandlerResult,
+    ResultWriter, TaskContext,
 };
 pub use inspector::*;
 pub use mux::{HANDLER_NOT_FOUND, Middleware, ServeMux};
@@ -96,4 +151,8 @@ pub use server::config::{
     Config, ErrorHandlerFn, GroupAggregator, HealthCheckFn, IsFailureFn, RetryDelayFn,
     default_retry_delay,
 };
+#[cfg(feature = "tower")]
+pub use service::{HandlerService, ServiceHandler, TaskRequest};
 pub use task::{Headers, Task, TaskInfo, TaskState};
+#[cfg(feature = "json")]
+pub use typed::TypedTask;

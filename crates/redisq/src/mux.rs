@@ -1,13 +1,16 @@
-//! [`ServeMux`]: routes tasks to handlers by type, with middleware.
+//! [`ServeMux`]: routes tasks to handlers by type, with middleware and layers.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::handler::{BoxFuture, BoxHandler, Handler, HandlerError, HandlerResult, TaskContext};
 use crate::task::Task;
 
 /// Wraps a handler in another (asynq's `MiddlewareFunc`).
 pub type Middleware = Arc<dyn Fn(BoxHandler) -> BoxHandler + Send + Sync>;
+
+/// Wraps a handler once, when the mux is first used (a tower layer, type-erased).
+pub(crate) type Wrap = Arc<dyn Fn(BoxHandler) -> BoxHandler + Send + Sync>;
 
 /// The text of the error for a task type with no handler (asynq's `ErrHandlerNotFound`).
 pub const HANDLER_NOT_FOUND: &str = "handler not found for task";
@@ -17,10 +20,18 @@ pub const HANDLER_NOT_FOUND: &str = "handler not found for task";
 /// Matching follows asynq: an exact match on the whole type first; otherwise the longest
 /// registered pattern that is a prefix of the type (a plain string prefix, so `"email"` also
 /// matches `"emailfoo"`). A task with no match fails with
-/// `handler not found for task "<type>"`, which is retried like any failure.
+/// `handler not found for task "<type>"`, which is retried like any failure. Handlers
+/// registered for a typed task (`handle_typed`, with the `json` feature) match their type
+/// exactly and never by prefix.
 ///
 /// Middleware added with [`ServeMux::middleware`] wraps every handler, including the
-/// not-found one; the first added is the outermost.
+/// not-found one; the first added is the outermost. As in asynq, a middleware function is
+/// applied each time a task is routed, so it should only wrap, not do costly set-up.
+///
+/// With the `tower` feature, `ServeMux::layer` adds tower layers, which also wrap every
+/// handler (the not-found one too, first added outermost) but are applied **once per
+/// handler**: the first time the mux routes a task, not for each task. Middleware runs
+/// outside the layers.
 ///
 /// ```
 /// use redisq::{ServeMux, Task, TaskContext};
@@ -35,8 +46,26 @@ pub const HANDLER_NOT_FOUND: &str = "handler not found for task";
 #[derive(Clone, Default)]
 pub struct ServeMux {
     // Sorted by pattern length, longest first, so the first prefix match is the longest.
-    entries: Vec<(String, BoxHandler)>,
+    entries: Vec<Entry>,
     middleware: Vec<Middleware>,
+    layers: Vec<Wrap>,
+    // The handlers with the layers applied, built on first use; reset by every change.
+    built: OnceLock<Built>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    pattern: String,
+    handler: BoxHandler,
+    // Matches only a task type equal to the pattern, never by prefix.
+    exact: bool,
+}
+
+/// The entries' handlers (same order) and the not-found handler, with the layers applied.
+#[derive(Clone)]
+struct Built {
+    handlers: Vec<BoxHandler>,
+    not_found: BoxHandler,
 }
 
 impl ServeMux {
@@ -52,21 +81,34 @@ impl ServeMux {
     /// at start-up.
     #[track_caller]
     pub fn handle(&mut self, pattern: impl Into<String>, handler: impl Handler) -> &mut Self {
-        let pattern = pattern.into();
+        self.add(pattern.into(), Arc::new(handler), false)
+    }
+
+    /// Registers a handler; `exact` ones match only a task type equal to the pattern.
+    #[track_caller]
+    pub(crate) fn add(&mut self, pattern: String, handler: BoxHandler, exact: bool) -> &mut Self {
         assert!(
             !pattern.trim().is_empty(),
             "redisq: ServeMux pattern must not be blank"
         );
         assert!(
-            !self.entries.iter().any(|(p, _)| *p == pattern),
+            !self.entries.iter().any(|e| e.pattern == pattern),
             "redisq: ServeMux already has a handler for {pattern:?}"
         );
         let pos = self
             .entries
             .iter()
-            .position(|(p, _)| p.len() < pattern.len())
+            .position(|e| e.pattern.len() < pattern.len())
             .unwrap_or(self.entries.len());
-        self.entries.insert(pos, (pattern, Arc::new(handler)));
+        self.entries.insert(
+            pos,
+            Entry {
+                pattern,
+                handler,
+                exact,
+            },
+        );
+        self.built = OnceLock::new();
         self
     }
 
@@ -79,27 +121,54 @@ impl ServeMux {
         self
     }
 
-    /// The pattern that would handle a task of this type.
-    pub fn pattern_for(&self, task_type: &str) -> Option<&str> {
-        self.find(task_type).map(|(p, _)| p.as_str())
+    /// Adds a wrapper applied once per handler (inside the middleware); the first added is
+    /// the outermost.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn add_layer(&mut self, wrap: Wrap) -> &mut Self {
+        self.layers.push(wrap);
+        self.built = OnceLock::new();
+        self
     }
 
-    fn find(&self, task_type: &str) -> Option<&(String, BoxHandler)> {
+    /// The pattern that would handle a task of this type.
+    pub fn pattern_for(&self, task_type: &str) -> Option<&str> {
+        self.find(task_type)
+            .map(|i| self.entries[i].pattern.as_str())
+    }
+
+    /// The index of the entry for a task type.
+    fn find(&self, task_type: &str) -> Option<usize> {
         self.entries
             .iter()
-            .find(|(p, _)| p == task_type)
+            .position(|e| e.pattern == task_type)
             .or_else(|| {
                 self.entries
                     .iter()
-                    .find(|(p, _)| task_type.starts_with(p.as_str()))
+                    .position(|e| !e.exact && task_type.starts_with(e.pattern.as_str()))
             })
     }
 
-    /// The handler for a task type, with the middleware applied.
+    /// The handlers with the layers applied, built the first time they are needed.
+    fn built(&self) -> &Built {
+        self.built.get_or_init(|| {
+            let wrap = |h: BoxHandler| self.layers.iter().rev().fold(h, |h, layer| layer(h));
+            Built {
+                handlers: self
+                    .entries
+                    .iter()
+                    .map(|e| wrap(e.handler.clone()))
+                    .collect(),
+                not_found: wrap(Arc::new(not_found)),
+            }
+        })
+    }
+
+    /// The handler for a task type, with the layers and middleware applied.
     pub fn handler_for(&self, task_type: &str) -> BoxHandler {
+        let built = self.built();
         let inner: BoxHandler = match self.find(task_type) {
-            Some((_, h)) => h.clone(),
-            None => Arc::new(not_found),
+            Some(i) => built.handlers[i].clone(),
+            None => built.not_found.clone(),
         };
         self.middleware
             .iter()
@@ -129,10 +198,11 @@ impl fmt::Debug for ServeMux {
                 &self
                     .entries
                     .iter()
-                    .map(|(p, _)| p.as_str())
+                    .map(|e| e.pattern.as_str())
                     .collect::<Vec<_>>(),
             )
             .field("middleware", &self.middleware.len())
+            .field("layers", &self.layers.len())
             .finish()
     }
 }
