@@ -7,4 +7,5 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "error: redis-server is not installed. On Debian/Ubuntu: sudo apt-get install redis-server" >&2
   exit 1
 fi
-cargo test --workspace --locked "$@"
+# Every feature on, so the tower, tracing and OpenTelemetry tests run too.
+cargo test --workspace --all-features --locked "$@"
