@@ -4,6 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use tracing::Instrument;
+use tracing::field::Empty;
+
 use crate::RedisConnOpt;
 use crate::connection::Connection;
 use crate::core::message;
@@ -12,6 +15,7 @@ use crate::error::{Error, Kind, Result};
 use crate::option::TaskOption;
 use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
+use crate::runtime::telemetry;
 use crate::task::{Task, TaskInfo};
 #[cfg(feature = "json")]
 use crate::typed::TypedTask;
@@ -103,6 +107,14 @@ impl Client {
     /// Errors: [`Error::is_invalid_option`] (nothing was written),
     /// [`Error::is_duplicate_task`] (a unique lock is held),
     /// [`Error::is_task_id_conflict`] (the ID exists in the queue), or a Redis error.
+    ///
+    /// The call runs in a `redisq.enqueue` span (target `redisq`, level info) with the fields
+    /// `task.type`, `task.queue` and `task.id`, and `error` when it fails. With the
+    /// `opentelemetry` feature the task's headers also get the W3C trace context of that span
+    /// (`traceparent`, `tracestate`), so the span of every attempt on the server is its child
+    /// in the same trace. When the enqueue span is filtered out, the context of the caller's
+    /// current span is written instead; when there is none, nothing is. Headers that already
+    /// carry a trace context are left as they are.
     pub async fn enqueue_with(
         &self,
         task: &Task,
@@ -110,9 +122,33 @@ impl Client {
     ) -> Result<TaskInfo> {
         self.check_open()?;
         let opts: Vec<TaskOption> = opts.into_iter().collect();
-        let new = message::build(task, &opts, SystemTime::now())?;
-        self.inner.rdb.enqueue_new(&new).await?;
-        Ok(new.info())
+        let span = tracing::info_span!(
+            target: "redisq",
+            "redisq.enqueue",
+            "task.type" = task.task_type(),
+            "task.queue" = Empty,
+            "task.id" = Empty,
+            otel.kind = "producer",
+            otel.status_code = Empty,
+            error = Empty,
+        );
+        let res = async {
+            let mut new = message::build(task, &opts, SystemTime::now())?;
+            span.record("task.queue", new.queue.as_str());
+            span.record("task.id", new.id.as_str());
+            // Inside the span: the task carries the context of `redisq.enqueue`, or of the
+            // caller's span when that one is filtered out.
+            telemetry::inject_current(&mut new.headers);
+            self.inner.rdb.enqueue_new(&new).await?;
+            Ok(new.info())
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(e) = &res {
+            span.record("otel.status_code", "error");
+            span.record("error", tracing::field::display(e));
+        }
+        res
     }
 
     /// Enqueues many tasks in one pipelined round trip; `opts` apply to every task after its
@@ -121,6 +157,10 @@ impl Client {
     ///
     /// The result has one entry per task, in order. Invalid tasks fail alone; if Redis cannot
     /// be reached, every task gets that error.
+    ///
+    /// The call runs in one `redisq.enqueue_batch` span (target `redisq`, level info) with
+    /// `batch.size` and `batch.failed`; with the `opentelemetry` feature every task carries
+    /// that span's trace context, as with [`Client::enqueue_with`].
     pub async fn enqueue_batch(
         &self,
         tasks: &[Task],
@@ -130,13 +170,33 @@ impl Client {
             return tasks.iter().map(|_| Err(e.clone_kind())).collect();
         }
         let opts: Vec<TaskOption> = opts.into_iter().collect();
+        let span = tracing::info_span!(
+            target: "redisq",
+            "redisq.enqueue_batch",
+            "batch.size" = tasks.len(),
+            "batch.failed" = Empty,
+            otel.kind = "producer",
+        );
+        let out = self
+            .enqueue_batch_in_span(tasks, &opts)
+            .instrument(span.clone())
+            .await;
+        if !span.is_disabled() {
+            span.record("batch.failed", out.iter().filter(|r| r.is_err()).count());
+        }
+        out
+    }
+
+    /// The body of [`Client::enqueue_batch`], run inside its span.
+    async fn enqueue_batch_in_span(&self, tasks: &[Task], opts: &[TaskOption]) -> Vec<BatchResult> {
         let now = SystemTime::now();
         let mut out: Vec<Option<BatchResult>> = Vec::with_capacity(tasks.len());
         let mut reqs = Vec::new();
         let mut pending = Vec::new();
         for task in tasks {
-            match message::build(task, &opts, now) {
-                Ok(new) => {
+            match message::build(task, opts, now) {
+                Ok(mut new) => {
+                    telemetry::inject_current(&mut new.headers);
                     reqs.push(self.inner.rdb.request(&new));
                     pending.push((out.len(), new.info()));
                     out.push(None);

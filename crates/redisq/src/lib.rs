@@ -100,6 +100,37 @@
 //! [`Error::is_duplicate_task`] or [`Error::is_invalid_option`], and gives its
 //! [`ErrorKind`] for a `match`. Its `Display` text is for people, not for matching.
 //!
+//! ## Tracing and OpenTelemetry
+//!
+//! redisq reports through [`tracing`](https://docs.rs/tracing), target `redisq`:
+//!
+//! - [`Client::enqueue_with`] runs in a `redisq.enqueue` span (info) with `task.type`,
+//!   `task.queue` and `task.id`; [`Client::enqueue_batch`] in one `redisq.enqueue_batch` span
+//!   with `batch.size` and `batch.failed`.
+//! - Every attempt of a task runs in a `redisq.task` span (info) with `task.id`, `task.type`,
+//!   `task.queue`, `task.retry` (retries so far), `task.max_retry` and `otel.kind =
+//!   "consumer"`. Once the attempt ends it records `task.outcome` (`success`, `retry`,
+//!   `archived`, `revoked`, `canceled`, `lease_lost` or `requeued` at shutdown) and, for a
+//!   failure, `task.error`, with `otel.status_code = "error"` unless the task was revoked or
+//!   the is-failure function excused the error. The handler runs inside this span, so its own spans and events are
+//!   children of it. The span is a root span: it does not inherit the span the server was
+//!   started in.
+//! - Log messages (dequeue and completion batches, forwarding and recovery with their counts,
+//!   failures) are `tracing` events with structured fields unless [`Config::logger`] sets a
+//!   [`Logger`]; they pass [`Config::log_level`] first, so the debug ones need
+//!   `LogLevel::Debug`. Spans do not depend on the log level.
+//!
+//! With the **`opentelemetry`** cargo feature (off by default) the trace crosses Redis. The
+//! client writes the W3C trace context of its `redisq.enqueue` span (or, when that span is
+//! filtered out, of the caller's span) into the task's headers `traceparent` and
+//! `tracestate`, and the server makes each attempt's `redisq.task` span a child of the
+//! context it finds there. So with a `tracing-opentelemetry` layer installed, one trace runs
+//! from an HTTP request through the enqueue to the handler, in the same process or another.
+//! The headers are part of asynq's task message, so Go asynq keeps them; a Go service that
+//! writes its W3C context into a task's headers (OpenTelemetry's `propagation.TraceContext`
+//! with a map carrier) continues its trace in the Rust handler, and a Go handler can read the
+//! headers written here. Headers that the task already carries are never replaced.
+//!
 //! ## Architecture
 //!
 //! `docs/architecture.md` in the repository maps the modules, the rules on which may use

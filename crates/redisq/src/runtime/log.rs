@@ -80,8 +80,20 @@ impl Log {
         Log { level, sink }
     }
 
+    /// Whether messages at `level` pass the configured level.
+    #[inline]
+    pub(crate) fn enabled(&self, level: LogLevel) -> bool {
+        level >= self.level
+    }
+
+    /// The user's logger, if one replaces `tracing`.
+    #[inline]
+    pub(crate) fn sink(&self) -> Option<&dyn Logger> {
+        self.sink.as_deref()
+    }
+
     pub(crate) fn log(&self, level: LogLevel, args: fmt::Arguments<'_>) {
-        if level < self.level {
+        if !self.enabled(level) {
             return;
         }
         match &self.sink {
@@ -111,6 +123,44 @@ impl Log {
         self.log(LogLevel::Error, args)
     }
 }
+
+/// Logs one message through a [`Log`], with structured fields when it goes to `tracing`.
+///
+/// `log_event!(log, Debug, { queue = %q, count = n }, "moved {n} tasks of {q:?}")`: the level
+/// is a [`LogLevel`] variant other than `Fatal`; the fields use `tracing`'s syntax. The message
+/// passes the log's level filter like every other message. Without a user [`Logger`] it
+/// becomes a `tracing` event with target `redisq` carrying the fields; a user logger gets the
+/// formatted message alone. Nothing is formatted when the level is filtered out.
+macro_rules! log_event {
+    ($log:expr, $level:ident, { $($fields:tt)+ }, $($msg:tt)+) => {{
+        let log: &$crate::runtime::log::Log = &$log;
+        let level = $crate::runtime::log::LogLevel::$level;
+        if log.enabled(level) {
+            match log.sink() {
+                Some(sink) => sink.log(level, &format!($($msg)+)),
+                None => $crate::runtime::log::tracing_event!($level, { $($fields)+ }, $($msg)+),
+            }
+        }
+    }};
+}
+
+/// The `tracing` event of [`log_event!`] at a level given by name.
+macro_rules! tracing_event {
+    (Debug, { $($fields:tt)+ }, $($msg:tt)+) => {
+        ::tracing::event!(target: "redisq", ::tracing::Level::DEBUG, { $($fields)+ }, $($msg)+)
+    };
+    (Info, { $($fields:tt)+ }, $($msg:tt)+) => {
+        ::tracing::event!(target: "redisq", ::tracing::Level::INFO, { $($fields)+ }, $($msg)+)
+    };
+    (Warn, { $($fields:tt)+ }, $($msg:tt)+) => {
+        ::tracing::event!(target: "redisq", ::tracing::Level::WARN, { $($fields)+ }, $($msg)+)
+    };
+    (Error, { $($fields:tt)+ }, $($msg:tt)+) => {
+        ::tracing::event!(target: "redisq", ::tracing::Level::ERROR, { $($fields)+ }, $($msg)+)
+    };
+}
+
+pub(crate) use {log_event, tracing_event};
 
 impl fmt::Debug for Log {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,10 +1,11 @@
-//! What the long-running services (server, scheduler, periodic task manager) share at run
-//! time: logging, sleeping that wakes on cancellation, signal handling and supervision of
-//! background components and user callbacks.
+//! What the services share at run time: logging, sleeping that wakes on cancellation, signal
+//! handling, supervision of background components and user callbacks, and the trace context
+//! carried in task headers.
 
 pub(crate) mod log;
 pub(crate) mod signal;
 pub(crate) mod supervise;
+pub(crate) mod telemetry;
 
 use std::time::Duration;
 

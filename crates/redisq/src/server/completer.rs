@@ -19,6 +19,7 @@ use crate::core::time;
 use crate::error::{Error, Kind, Result};
 use crate::rdb::Dequeued;
 use crate::rdb::proto::{TaskMessage, decode_task_message};
+use crate::runtime::log::log_event;
 
 /// Most tasks written in one batch.
 const MAX_BATCH: usize = 256;
@@ -140,6 +141,13 @@ async fn write_batch(
             Vec::new(),
         ),
     };
+    let (count, handed_over) = (msgs.len(), taken.len());
+    log_event!(
+        shared.log,
+        Debug,
+        { count, handed_over },
+        "completed {count} tasks in one batch and took {handed_over} more for their workers"
+    );
     for (item, result) in batch.into_iter().zip(results) {
         let next = if item.take_next {
             taken

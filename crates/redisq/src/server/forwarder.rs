@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
 use super::state::Shared;
+use crate::runtime::log::log_event;
 
 /// Slack after a due second, so the task is due when the forwarder looks.
 const SLACK: Duration = Duration::from_millis(2);
@@ -39,9 +40,12 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
             match shared.rdb.forward_due_next(q, now).await {
                 Ok((n, due)) => {
                     if n > 0 {
-                        shared
-                            .log
-                            .debug(format_args!("forwarded {n} due tasks in queue {q:?}"));
+                        log_event!(
+                            shared.log,
+                            Debug,
+                            { "task.queue" = q.as_str(), count = n },
+                            "forwarded {n} due tasks in queue {q:?}"
+                        );
                     }
                     if let Some(d) = due {
                         next_due = Some(next_due.map_or(d, |x| x.min(d)));

@@ -14,6 +14,7 @@ use super::worker::Workers;
 use crate::core::time;
 use crate::error::Error;
 use crate::rdb::Dequeued;
+use crate::runtime::log::log_event;
 use crate::runtime::sleep_or;
 
 /// Most tasks taken in one dequeue call.
@@ -134,6 +135,7 @@ async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) 
     for ((q, n), res) in wanted.into_iter().zip(results) {
         match res {
             Ok(tasks) => {
+                dequeued(shared, &q, tasks.len());
                 if tasks.len() < n {
                     dry.push(q);
                 }
@@ -152,10 +154,25 @@ async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) 
         }
         if !dry.contains(&q) {
             match shared.rdb.dequeue_many(&q, lease_until, need).await {
-                Ok(tasks) => got.extend(tasks),
+                Ok(tasks) => {
+                    dequeued(shared, &q, tasks.len());
+                    got.extend(tasks);
+                }
                 Err(e) => return (got, Some(e)),
             }
         }
     }
     (got, None)
+}
+
+/// Logs a dequeue call that took tasks (level debug, with the queue and the count).
+fn dequeued(shared: &Shared, queue: &str, count: usize) {
+    if count > 0 {
+        log_event!(
+            shared.log,
+            Debug,
+            { "task.queue" = queue, count },
+            "dequeued {count} tasks from queue {queue:?}"
+        );
+    }
 }

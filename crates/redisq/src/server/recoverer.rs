@@ -19,6 +19,7 @@ use super::state::Shared;
 use crate::core::time;
 use crate::handler::HandlerError;
 use crate::rdb::proto::decode_task_message;
+use crate::runtime::log::log_event;
 use crate::runtime::sleep_or;
 
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
@@ -52,8 +53,19 @@ async fn recover_expired(shared: &Shared, queue: &str) {
     }
     match shared.rdb.list_lease_expired(queue, cutoff).await {
         Ok(tasks) => {
+            let mut count = 0usize;
             for (id, msg) in tasks {
-                recover(shared, queue, &id, msg).await;
+                if recover(shared, queue, &id, msg).await {
+                    count += 1;
+                }
+            }
+            if count > 0 {
+                log_event!(
+                    shared.log,
+                    Info,
+                    { "task.queue" = queue, count },
+                    "recovered {count} tasks of queue {queue:?} whose lease expired"
+                );
             }
         }
         Err(e) => shared.redis_error("could not list expired leases", &e),
@@ -109,8 +121,8 @@ async fn recover_orphans(
 }
 
 /// Retries or archives one task whose worker is gone, as if it had failed with
-/// "asynq: task lease expired".
-async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) {
+/// "asynq: task lease expired". Returns whether it did.
+async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) -> bool {
     let limits = shared.config.archive_limits_value();
     let now = SystemTime::now();
     let msg = match decode_task_message(&raw) {
@@ -124,11 +136,12 @@ async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) {
             {
                 shared.redis_error("could not archive a corrupt task", &e);
             }
-            return;
+            return false;
         }
     };
     let err = HandlerError::msg(LEASE_EXPIRED);
-    let res = if msg.retried >= msg.retry {
+    let archive = msg.retried >= msg.retry;
+    let res = if archive {
         shared.rdb.archive(&msg, LEASE_EXPIRED, limits, now).await
     } else {
         let retried = msg.retried.max(0).unsigned_abs();
@@ -146,10 +159,20 @@ async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) {
             .await
     };
     match res {
-        Ok(()) => shared
-            .log
-            .info(format_args!("recovered task {id} of queue {queue:?}")),
-        Err(e) if e.is_not_found() => {}
-        Err(e) => shared.redis_error("could not recover a task", &e),
+        Ok(()) => {
+            let outcome = if archive { "archived" } else { "retry" };
+            log_event!(
+                shared.log,
+                Debug,
+                { "task.id" = id, "task.queue" = queue, "task.outcome" = outcome },
+                "recovered task {id} of queue {queue:?} ({outcome})"
+            );
+            true
+        }
+        Err(e) if e.is_not_found() => false,
+        Err(e) => {
+            shared.redis_error("could not recover a task", &e);
+            false
+        }
     }
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use super::completer::CompleterHandle;
 use super::config::default_retry_delay;
@@ -18,8 +20,10 @@ use crate::core::time;
 use crate::error::{Error, Kind, Result};
 use crate::handler::{BoxHandler, HandlerError, ResultWriter, TaskContext};
 use crate::rdb::Dequeued;
-use crate::rdb::proto::decode_task_message_shared;
+use crate::rdb::proto::{TaskMessage, decode_task_message_shared};
+use crate::runtime::log::log_event;
 use crate::runtime::supervise::{self, panic_message};
+use crate::runtime::telemetry;
 use crate::task::Task;
 
 /// What every worker of a server needs.
@@ -68,6 +72,7 @@ impl Workers {
             msg.retried.max(0).unsigned_abs(),
             msg.retry.max(0).unsigned_abs(),
         );
+        let span = attempt_span(&msg, retry_count, max_retry);
         let active = Arc::new(ActiveTask {
             msg,
             started: now,
@@ -96,20 +101,25 @@ impl Workers {
                 cancel: cancel.clone(),
             },
         };
-        let outcome = self
-            .run_attempt(ctx.clone(), task.clone(), &active, deadline)
-            .await;
-        cancel.cancel();
-        // The slot may go straight on to the next task of this queue when that is what the
-        // dispatcher would pick anyway: the server has one queue, or strict priority and this
-        // is its first queue. (With weighted queues every slot's queue is drawn by the
-        // dispatcher, so the shares hold.)
-        let config = &shared.config;
-        let next_here = !self.stop.is_cancelled()
-            && (config.queues.len() == 1
-                || (config.strict_priority
-                    && queue_order(&config.queues, true).first() == Some(&queue)));
-        let next = self.finish(&active, &ctx, &task, outcome, next_here).await;
+        let next = async {
+            let outcome = self
+                .run_attempt(ctx.clone(), task.clone(), &active, deadline, &span)
+                .await;
+            cancel.cancel();
+            // The slot may go straight on to the next task of this queue when that is what
+            // the dispatcher would pick anyway: the server has one queue, or strict priority
+            // and this is its first queue. (With weighted queues every slot's queue is drawn
+            // by the dispatcher, so the shares hold.)
+            let config = &shared.config;
+            let next_here = !self.stop.is_cancelled()
+                && (config.queues.len() == 1
+                    || (config.strict_priority
+                        && queue_order(&config.queues, true).first() == Some(&queue)));
+            self.finish(&active, &ctx, &task, outcome, next_here, &span)
+                .await
+        }
+        .instrument(span.clone())
+        .await;
         drop(entry);
         next
     }
@@ -137,6 +147,7 @@ impl Workers {
         task: Task,
         active: &ActiveTask,
         deadline: SystemTime,
+        span: &Span,
     ) -> Outcome {
         let remaining = deadline
             .duration_since(SystemTime::now())
@@ -146,7 +157,13 @@ impl Workers {
         }
         let cancel = ctx.cancel.clone();
         // A task of its own, so a panic is caught by the runtime and the attempt can be aborted.
-        let mut handle = tokio::spawn(self.handler.process_task(ctx, task));
+        // The handler runs inside the attempt's span, so its own spans and events are
+        // children of it.
+        let mut handle = tokio::spawn(
+            self.handler
+                .process_task(ctx, task)
+                .instrument(span.clone()),
+        );
         let outcome = tokio::select! {
             biased;
             res = &mut handle => return match res {
@@ -178,11 +195,13 @@ impl Workers {
         task: &Task,
         outcome: Outcome,
         next_here: bool,
+        span: &Span,
     ) -> Option<Dequeued> {
         let shared = &self.shared;
         let msg = &active.msg;
         let (err, cause) = match outcome {
             Outcome::Success => {
+                span.record("task.outcome", "success");
                 if msg.retention > 0 {
                     self.write(active, Op::Complete).await;
                     return None;
@@ -190,6 +209,7 @@ impl Workers {
                 return self.write_done(active, next_here).await;
             }
             Outcome::Aborted => {
+                span.record("task.outcome", "requeued");
                 self.write(active, Op::Requeue).await;
                 return None;
             }
@@ -209,6 +229,7 @@ impl Workers {
         }
         let op = match cause {
             Failure::LeaseLost => {
+                record_failure(span, "lease_lost", &err, true);
                 // The lease is gone: a recoverer owns the task now.
                 shared.log.warn(format_args!(
                     "task {} lost its lease; leaving it to the recoverer",
@@ -237,10 +258,21 @@ impl Workers {
                 }
             }
         };
-        shared.log.debug(format_args!(
+        match (&op, cause) {
+            (_, Failure::Canceled) => record_failure(span, "canceled", &err, true),
+            (Op::Done, _) => record_failure(span, "revoked", &err, false),
+            (Op::Archive(_), _) => record_failure(span, "archived", &err, true),
+            (Op::Retry { is_failure, .. }, _) => record_failure(span, "retry", &err, *is_failure),
+            _ => {}
+        }
+        log_event!(
+            shared.log,
+            Debug,
+            { "task.id" = %msg.id, "task.type" = %msg.r#type, "task.error" = %err },
             "task {} ({}) failed: {err}",
-            msg.id, msg.r#type
-        ));
+            msg.id,
+            msg.r#type
+        );
         let retry = matches!(op, Op::Retry { .. });
         self.write(active, op).await;
         if retry {
@@ -317,6 +349,45 @@ impl Workers {
     }
 }
 
+/// The span of one attempt: `redisq.task` at level info with target `redisq`, a root span
+/// (or, with the `opentelemetry` feature, the child of the trace context in the task's
+/// headers) whatever span the server was started in. `task.outcome` and `task.error` are
+/// recorded by [`Workers::finish`] once known.
+fn attempt_span(msg: &TaskMessage, retry_count: u32, max_retry: u32) -> Span {
+    let span = tracing::info_span!(
+        target: "redisq",
+        parent: None,
+        "redisq.task",
+        "task.id" = %msg.id,
+        "task.type" = %msg.r#type,
+        "task.queue" = %msg.queue,
+        "task.retry" = retry_count,
+        "task.max_retry" = max_retry,
+        "task.outcome" = Empty,
+        "task.error" = Empty,
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+    );
+    if !span.is_disabled() && !msg.headers.is_empty() {
+        telemetry::set_remote_parent(&span, &msg.headers);
+    }
+    span
+}
+
+/// Records a failed attempt's outcome and error on its span; `is_error` marks the span as
+/// failed for OpenTelemetry (a revoked task or a retry the is-failure function excuses is
+/// not).
+fn record_failure(span: &Span, outcome: &'static str, err: &HandlerError, is_error: bool) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("task.outcome", outcome);
+    span.record("task.error", tracing::field::display(err));
+    if is_error {
+        span.record("otel.status_code", "error");
+    }
+}
+
 /// How an attempt ended.
 enum Outcome {
     Success,
@@ -327,6 +398,7 @@ enum Outcome {
 }
 
 /// Why an attempt failed, which decides what happens to the task.
+#[derive(Clone, Copy)]
 enum Failure {
     /// The handler returned an error, panicked or ran past its deadline.
     Handler,
