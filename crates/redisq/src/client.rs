@@ -56,7 +56,7 @@ pub struct ClientBuilder {
 
 impl ClientBuilder {
     /// The key namespace (default `asynq`, shared with Go asynq). Use another one to keep
-    /// redisq's keys apart from asynq's (decision D1).
+    /// redisq's keys apart from asynq's.
     pub fn namespace(mut self, namespace: Namespace) -> Self {
         self.namespace = namespace;
         self

@@ -144,6 +144,12 @@ mod connection;
 mod core;
 pub mod error;
 pub mod guide;
+
+// The README's code blocks compile (and run where they can) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 mod handler;
 mod inspector;
 mod mux;

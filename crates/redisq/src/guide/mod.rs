@@ -6,6 +6,8 @@
 //! | [`getting_started`] | a client, a server, a handler, and where to go next |
 //! | [`tasks_and_options`] | task types, payloads, headers, every enqueue option |
 //! | [`processing`] | handlers, the mux, middleware, errors, timeouts, cancellation, shutdown |
+//! | [`typed_tasks`] | payloads as Rust values (JSON), task types defined once, tower services and layers |
+//! | [`observability`] | `tracing` spans per attempt, OpenTelemetry traces across the queue |
 //! | [`retries`] | when tasks are retried, the delay, skipping and revoking |
 //! | [`unique_and_scheduled`] | unique tasks, delayed tasks, deadlines |
 //! | [`results`] | keeping results and reading them back |
@@ -23,6 +25,12 @@ pub mod tasks_and_options {}
 
 #[doc = include_str!("processing.md")]
 pub mod processing {}
+
+#[doc = include_str!("typed_tasks.md")]
+pub mod typed_tasks {}
+
+#[doc = include_str!("observability.md")]
+pub mod observability {}
 
 #[doc = include_str!("retries.md")]
 pub mod retries {}

@@ -1,4 +1,4 @@
-//! The aggregator: turns groups of tasks into one task (spec §6.1, decisions D3 and D4).
+//! The aggregator: turns groups of tasks into one task.
 //!
 //! Every `min(7 s, group_grace_period)` a check runs over the server's queues: for each group
 //! in the queue's `groups` set, the check script decides whether the group is ready (by
@@ -14,7 +14,7 @@
 //!   shutdown, an aggregator call still running after `shutdown_timeout` is abandoned (its
 //!   set returns to the group after its deadline);
 //! - deleting an aggregated set also releases the unique locks its tasks still hold
-//!   (decision D4; asynq leaves them until their TTL);
+//!   (asynq leaves them until their TTL);
 //! - the recoverer's reclaim of a stale set registers its group in `groups` again, so the
 //!   tasks are aggregated again (asynq forgets them until another task joins the group);
 //! - a server without an aggregator warns about tasks waiting in groups of its queues

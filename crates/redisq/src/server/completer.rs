@@ -1,4 +1,4 @@
-//! The completer: writes successful completions in batches (decision D12).
+//! The completer: writes successful completions in batches.
 //!
 //! Workers hand finished tasks over and wait for the outcome. The completer takes whatever
 //! has queued up (without waiting for more, so a lone task is written at once) and writes it

@@ -123,20 +123,20 @@ pub struct Config {
     pub(crate) janitor_interval: Duration,
     /// Completed tasks deleted per call (default 100).
     pub(crate) janitor_batch_size: usize,
-    /// How long a dequeued task's lease lasts between heartbeats (default 30 s, decision D11).
+    /// How long a dequeued task's lease lasts between heartbeats (default 30 s).
     pub(crate) lease_duration: Duration,
     /// How often the server writes its state and extends leases (default 5 s).
     pub(crate) heartbeat_interval: Duration,
     /// How often expired leases are recovered (default 1 min).
     pub(crate) recoverer_interval: Duration,
     /// How long past its lease expiry a task is left before recovery, and how long an active
-    /// task without a lease must stay so (decision D5) (default 30 s).
+    /// task without a lease must stay so (default 30 s).
     pub(crate) lease_grace: Duration,
-    /// Archive size and age limits (decision D2; default 10 000 tasks, 90 days).
+    /// Archive size and age limits (default 10 000 tasks, 90 days).
     pub(crate) archive_max_size: u64,
     /// See `archive_max_size`.
     pub(crate) archive_max_age: Duration,
-    /// Key namespace (default `asynq`, decision D1).
+    /// Key namespace (default `asynq`).
     pub(crate) namespace: Namespace,
 }
 

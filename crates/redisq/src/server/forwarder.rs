@@ -1,5 +1,5 @@
 //! The forwarder: moves scheduled and retry tasks whose time has come to pending (or into
-//! their group, decision D3).
+//! their group).
 //!
 //! Instead of polling every few milliseconds it sleeps until the earliest due time it saw
 //! (at most `delayed_task_check_interval`), and wakes early when a redisq client schedules

@@ -4,7 +4,7 @@
 //! dequeues), the [`worker`]s (run one task each and record its outcome through
 //! [`outcome`]), the [`completer`] (batched completions), the [`heartbeat`] (server state
 //! and lease extension, on a thread of its own), the [`forwarder`] (due scheduled and retry
-//! tasks), the [`recoverer`] (expired leases, decision D5), the [`janitor`] (completed tasks
+//! tasks), the [`recoverer`] (expired leases), the [`janitor`] (completed tasks
 //! past retention), the [`syncer`] (writes that failed while Redis was away), the
 //! [`subscriber`] (cancellation and wake-ups), the [`aggregator`] and the [`healthcheck`].
 //! [`state`] holds what they share. Components are supervised: one that panics is logged and

@@ -13,7 +13,7 @@ use crate::task::Task;
 
 /// Error text of a task whose deadline passed (asynq/Go's `context.DeadlineExceeded`).
 pub(crate) const DEADLINE_EXCEEDED: &str = "context deadline exceeded";
-/// Error text of a task cancelled by an operator (decision D6).
+/// Error text of a task cancelled by an operator.
 pub(crate) const CANCELED: &str = "task canceled";
 /// Error text of a task recovered after its lease expired (asynq's `ErrLeaseExpired`).
 pub(crate) const LEASE_EXPIRED: &str = "asynq: task lease expired";

@@ -1,5 +1,5 @@
 //! The processor: picks queues by priority, dequeues tasks with a lease and starts a worker
-//! for each (spec §6.2, §6.6, §6.7); the workers run them and record the outcome.
+//! for each; the workers run them and record the outcome.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -21,8 +21,8 @@ use crate::runtime::sleep_or;
 const MAX_FETCH: usize = 64;
 
 /// The dispatch loop: one permit per running task. It takes as many tasks per round trip as
-/// there are free permits (decision D12), and when every queue is empty it sleeps until a
-/// redisq client wakes it (decision D10) or the task check interval passes (tasks enqueued
+/// there are free permits, and when every queue is empty it sleeps until a
+/// redisq client wakes it or the task check interval passes (tasks enqueued
 /// by Go clients are found then).
 pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
     let (shared, stop) = (&workers.shared, &workers.stop);
@@ -76,7 +76,7 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
     }
 }
 
-/// Waits until a redisq client wakes the processor (decision D10), or, every
+/// Waits until a redisq client wakes the processor, or, every
 /// interval/2 + [0, interval) like asynq's poll, a cheap probe finds pending tasks (enqueued
 /// by Go clients, which send no wake-up). Returns false when the processor must stop.
 async fn idle(shared: &Shared, stop: &CancellationToken, interval: Duration) -> bool {

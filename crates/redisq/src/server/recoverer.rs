@@ -1,6 +1,6 @@
 //! The recoverer: finds active tasks whose worker is gone and retries or archives them.
 //!
-//! Two kinds are found (spec §6.1 and decision D5): tasks whose lease expired more than
+//! Two kinds are found: tasks whose lease expired more than
 //! `lease_grace` ago, and tasks in `active` with no lease entry at all, once they have been
 //! seen so for `lease_grace` (asynq never recovers those).
 //!

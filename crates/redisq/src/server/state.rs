@@ -77,7 +77,7 @@ pub(crate) struct Shared {
     /// Active tasks by (queue, id).
     pub(crate) active: Mutex<HashMap<(String, String), Arc<ActiveTask>>>,
     pub(crate) redis_errors: RateLimited,
-    /// Wakes the idle processor (decision D10).
+    /// Wakes the idle processor.
     pub(crate) wake_processor: tokio::sync::Notify,
     /// Wakes the forwarder when an earlier scheduled or retry task appears.
     pub(crate) wake_forwarder: tokio::sync::Notify,

@@ -1,5 +1,5 @@
 //! The subscriber: listens on the cancel channel (cancels the named task if it runs here)
-//! and on the wake-up channel (decision D10: wakes the idle processor or the forwarder when
+//! and on the wake-up channel (wakes the idle processor or the forwarder when
 //! a redisq client adds work to one of this server's queues).
 
 use std::sync::Arc;

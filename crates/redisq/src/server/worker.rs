@@ -186,7 +186,7 @@ impl Workers {
         outcome
     }
 
-    /// Records an attempt's outcome in Redis (spec §6.3, decision D6). User callbacks that
+    /// Records an attempt's outcome in Redis. User callbacks that
     /// panic are logged and replaced by their defaults, so the task is always finished.
     async fn finish(
         &self,
@@ -294,7 +294,7 @@ impl Workers {
         self.record(active, op, remaining, res);
     }
 
-    /// Writes a success without retention through the completer (batched, decision D12);
+    /// Writes a success without retention through the completer (batched);
     /// with `take_next`, the completer may hand back the next task of the queue for this
     /// slot.
     async fn write_done(&self, active: &Arc<ActiveTask>, take_next: bool) -> Option<Dequeued> {
@@ -402,7 +402,7 @@ enum Outcome {
 enum Failure {
     /// The handler returned an error, panicked or ran past its deadline.
     Handler,
-    /// An operator cancelled it (decision D6).
+    /// An operator cancelled it.
     Canceled,
     /// Its lease could not be extended in time.
     LeaseLost,
