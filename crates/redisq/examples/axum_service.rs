@@ -18,10 +18,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use redisq::{
-    Client, Config, Connection, HandlerError, Namespace, ServeMux, Server, TaskContext, TaskOption,
-    TypedTask,
-};
+use redisq::{Client, Config, HandlerError, ServeMux, Server, TaskContext, TaskOption, TypedTask};
 use serde::{Deserialize, Serialize};
 
 /// The task: defined once, used by the web handler (producer) and the worker (consumer).
@@ -112,9 +109,11 @@ pub fn worker(sent: tokio::sync::mpsc::UnboundedSender<SignupEmail>) -> ServeMux
 #[allow(dead_code)] // The tests include this file for `app` and `worker` only.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_redis, opt) = support::redis();
-    let conn = Connection::connect(opt).await?;
-    let namespace = Namespace::new("redisq-examples")?;
+    let support::Setup {
+        _redis,
+        conn,
+        namespace,
+    } = support::setup().await?;
     let client = Client::from_connection(&conn, namespace.clone());
 
     let (sent, mut outbox) = tokio::sync::mpsc::unbounded_channel();

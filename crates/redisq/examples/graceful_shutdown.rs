@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use redisq::{Client, Config, Connection, Namespace, ServeMux, Server, Task, TaskContext};
+use redisq::{Client, Config, ServeMux, Server, Task, TaskContext};
 
 /// Prints when a handler's future is dropped before it finished.
 struct Interrupted {
@@ -28,9 +28,11 @@ impl Drop for Interrupted {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_redis, opt) = support::redis();
-    let conn = Connection::connect(opt).await?;
-    let namespace = Namespace::new("redisq-examples")?;
+    let support::Setup {
+        _redis,
+        conn,
+        namespace,
+    } = support::setup().await?;
     let client = Client::from_connection(&conn, namespace.clone());
     for i in 0..5 {
         client

@@ -9,15 +9,17 @@ mod support;
 use std::time::Duration;
 
 use redisq::{
-    Client, Config, Connection, Inspector, ListOptions, Namespace, ServeMux, Server, Task,
-    TaskContext, TaskOption, TaskState,
+    Client, Config, Inspector, ListOptions, ServeMux, Server, Task, TaskContext, TaskOption,
+    TaskState,
 };
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_redis, opt) = support::redis();
-    let conn = Connection::connect(opt).await?;
-    let namespace = Namespace::new("redisq-examples")?;
+    let support::Setup {
+        _redis,
+        conn,
+        namespace,
+    } = support::setup().await?;
     let client = Client::from_connection(&conn, namespace.clone());
     let inspector = Inspector::from_connection(&conn, namespace.clone());
 

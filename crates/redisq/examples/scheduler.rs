@@ -10,17 +10,16 @@ mod support;
 
 use std::time::Duration;
 
-use redisq::{
-    Config, Connection, Namespace, Scheduler, SchedulerConfig, ServeMux, Server, Task, TaskContext,
-    TaskOption,
-};
+use redisq::{Config, Scheduler, SchedulerConfig, ServeMux, Server, Task, TaskContext, TaskOption};
 use tokio::sync::mpsc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_redis, opt) = support::redis();
-    let conn = Connection::connect(opt).await?;
-    let namespace = Namespace::new("redisq-examples")?;
+    let support::Setup {
+        _redis,
+        conn,
+        namespace,
+    } = support::setup().await?;
 
     let scheduler = Scheduler::from_connection(
         &conn,

@@ -10,9 +10,7 @@ mod support;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use redisq::{
-    Client, Config, Connection, Namespace, ServeMux, Server, Task, TaskContext, TaskRequest,
-};
+use redisq::{Client, Config, ServeMux, Server, Task, TaskContext, TaskRequest};
 use tower::limit::ConcurrencyLimitLayer;
 use tower::timeout::TimeoutLayer;
 use tower::{Layer, Service};
@@ -62,9 +60,11 @@ where
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (_redis, opt) = support::redis();
-    let conn = Connection::connect(opt).await?;
-    let namespace = Namespace::new("redisq-examples")?;
+    let support::Setup {
+        _redis,
+        conn,
+        namespace,
+    } = support::setup().await?;
     let client = Client::from_connection(&conn, namespace.clone());
 
     let mut mux = ServeMux::new();
