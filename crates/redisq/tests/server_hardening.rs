@@ -14,7 +14,9 @@ use redisq::{
 use redisq_test_support::TcpProxy;
 use tokio::sync::mpsc;
 
-use common::{DropProbe, Env, counter, fast_config, recv, task_msg, wait_for_state, wait_until};
+use common::{
+    Env, counter, fast_config, never_finishing, recv, task_msg, wait_for_state, wait_until,
+};
 
 type Conn = redis::aio::MultiplexedConnection;
 
@@ -171,20 +173,7 @@ async fn dropping_a_running_server_requeues_its_tasks() {
     let config = fast_config().shutdown_timeout(Duration::from_millis(500));
     let server = Server::new(env.opt(), config).await.expect("server");
     server
-        .start(move |ctx: TaskContext, _task: Task| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(("started", false));
-                let _probe = DropProbe {
-                    label: "dropped",
-                    ctx,
-                    tx: tx.clone(),
-                };
-                // Runs until the server gives up on it.
-                std::future::pending::<()>().await;
-                Ok(())
-            }
-        })
+        .start(never_finishing("dropped", tx))
         .await
         .expect("start");
     assert_eq!(recv(&mut rx).await, ("started", false));
@@ -274,19 +263,7 @@ async fn a_half_open_pubsub_connection_is_replaced() {
     let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, bool)>();
     let server = Server::new(opt, fast_config()).await.expect("server");
     server
-        .start(move |ctx: TaskContext, _task: Task| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(("started", false));
-                let _probe = DropProbe {
-                    label: "stopped",
-                    ctx,
-                    tx: tx.clone(),
-                };
-                std::future::pending::<()>().await;
-                Ok(())
-            }
-        })
+        .start(never_finishing("stopped", tx))
         .await
         .expect("start");
     assert_eq!(recv(&mut rx).await, ("started", false));

@@ -324,3 +324,24 @@ impl Drop for DropProbe {
         let _ = self.tx.send((self.label, self.ctx.is_cancelled()));
     }
 }
+
+/// A handler that never finishes by itself: it sends `("started", false)`, then holds a
+/// [`DropProbe`] labelled `label` until its future is dropped.
+pub fn never_finishing(
+    label: &'static str,
+    tx: tokio::sync::mpsc::UnboundedSender<(&'static str, bool)>,
+) -> impl redisq::Handler {
+    move |ctx: redisq::TaskContext, _task: redisq::Task| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(("started", false));
+            let _probe = DropProbe {
+                label,
+                ctx,
+                tx: tx.clone(),
+            };
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    }
+}
