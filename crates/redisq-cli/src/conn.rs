@@ -210,16 +210,19 @@ impl ConnArgs {
             for a in list.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
                 let (host, port) = host_port(a, "--cluster_addrs")?;
                 self.check_tls_server(&host)?;
-                addrs.push(RedisAddr::tcp(host, port).to_string());
+                addrs.push(RedisAddr::tcp(host, port));
             }
             if addrs.is_empty() {
                 return Err(CliError::usage(
                     "--cluster_addrs is empty; give at least one node as host:port",
                 ));
             }
-            let mut o = RedisClusterClientOpt::new(addrs)
+            // The parsed addresses are used as they are: printing them as `host:port` for
+            // `RedisClusterClientOpt::new` to split again would mangle a host such as `[x`.
+            let mut o = RedisClusterClientOpt::new(std::iter::empty::<&str>())
                 .dial_timeout(DIAL_TIMEOUT)
                 .read_timeout(Some(REPLY_TIMEOUT));
+            o.addrs = addrs;
             if let Some(u) = &self.username {
                 o = o.username(u);
             }
@@ -589,6 +592,25 @@ mod tests {
         assert_eq!(o.addrs.len(), 6);
     }
 
+    /// Found by `addresses_resolve_to_what_was_given`: the node `[[x]:1` (host `[x`, port 1)
+    /// was printed as `[x:1` and split again into host `[x:1`, port 6379.
+    #[test]
+    fn cluster_node_with_a_bracket_keeps_its_host_and_port() {
+        let a = ConnArgs {
+            cluster: true,
+            cluster_addrs: vec!["[[x]:1".into(), "[::1]:7000".into()],
+            ..args()
+        };
+        let c = a.resolve_with_env(None).unwrap();
+        let RedisConnOpt::Cluster(o) = &c.opt else {
+            panic!("expected a cluster")
+        };
+        assert_eq!(
+            o.addrs,
+            vec![RedisAddr::tcp("[x", 1), RedisAddr::tcp("::1", 7000)]
+        );
+    }
+
     #[test]
     fn host_ports() {
         assert_eq!(host_port("h", "-u").unwrap(), ("h".into(), 6379));
@@ -598,3 +620,7 @@ mod tests {
         assert!(host_port("h:0", "-u").is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "conn_prop_tests.rs"]
+mod prop_tests;

@@ -86,7 +86,9 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             if scale == 0 {
                 break;
             }
-            value += u128::from(digit - b'0') * scale;
+            value = value
+                .checked_add(u128::from(digit - b'0') * scale)
+                .ok_or_else(too_large)?;
         }
         total = total.checked_add(value).ok_or_else(too_large)?;
         rest = next;
@@ -142,10 +144,12 @@ fn decimal(value: u128, div: u128) -> String {
     format!("{int}.{}", frac.trim_end_matches('0'))
 }
 
-/// A duration rounded to whole seconds, for "in 5m" / "3s ago" displays.
+/// A duration rounded to whole seconds (half up, saturating at the largest duration), for
+/// "in 5m" / "3s ago" displays.
 pub(crate) fn format_rounded(d: Duration) -> String {
     format(Duration::from_secs(
-        d.as_secs() + u64::from(d.subsec_nanos() >= 500_000_000),
+        d.as_secs()
+            .saturating_add(u64::from(d.subsec_nanos() >= 500_000_000)),
     ))
 }
 
@@ -218,5 +222,25 @@ mod tests {
             assert_eq!(parse(want), Ok(d), "{want}");
         }
         assert_eq!(format_rounded(Duration::from_millis(59_600)), "1m");
+    }
+
+    /// Found by `durations_at_the_edge_of_the_range_never_panic`: the fraction was added
+    /// without an overflow check (a panic in debug builds, a wrapped value in release builds).
+    #[test]
+    fn fraction_past_the_end_of_the_range_is_too_large() {
+        // u128::MAX / 1000 whole microseconds leave less than 999 ns of room.
+        let text = format!("{}.999us", u128::MAX / 1_000);
+        let err = parse(&text).expect_err(&text);
+        assert!(err.contains("too large"), "{err}");
+    }
+
+    /// Found by `durations_round_trip_through_format`: rounding the largest duration up
+    /// overflowed u64.
+    #[test]
+    fn rounding_the_largest_duration_saturates() {
+        assert_eq!(
+            parse(&format_rounded(Duration::MAX)),
+            Ok(Duration::from_secs(u64::MAX))
+        );
     }
 }

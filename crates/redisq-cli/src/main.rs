@@ -134,6 +134,9 @@ async fn run(cli: Cli) -> CliResult {
 }
 
 #[cfg(test)]
+mod prop_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -225,16 +225,17 @@ const DOW: Bounds = Bounds {
     ],
 };
 
-/// Bits `min..=max` stepping by `step`.
+/// Bits `min..=max` stepping by `step` (`max` at most 59; `step` may be anything above 0).
 fn bits(min: u32, max: u32, step: u32) -> u64 {
     if step == 1 {
         return (!(u64::MAX.checked_shl(max + 1).unwrap_or(0))) & (u64::MAX << min);
     }
     let mut out = 0;
-    let mut i = min;
-    while i <= max {
+    // In u64, so that a step near u32::MAX cannot overflow.
+    let mut i = u64::from(min);
+    while i <= u64::from(max) {
         out |= 1 << i;
-        i += step;
+        i += u64::from(step);
     }
     out
 }
@@ -299,7 +300,12 @@ enum Kind {
 ///   (`30 2 * * *` in America/New_York skips 2 a.m. on the March change day);
 /// - a wall-clock time that happens twice at the autumn fall-back fires twice
 ///   (`30 1 * * *` fires at 1:30 EDT and again at 1:30 EST);
-/// - hourly and minute-based specs fire at every real hour/minute they match.
+/// - hourly and minute-based specs fire at every real hour/minute they match;
+/// - where the clocks change by other than a whole hour (Australia/Lord_Howe), at other than a
+///   whole hour (Pacific/Chatham, at 02:45) or at midnight (Asia/Beirut, America/Havana),
+///   robfig's hour and day stepping can step over matching times of the change day (on Lord
+///   Howe's fall-back day `* 5 * * *` starts firing at 05:30, not 05:00); redisq does the same.
+///   A fire time is still never earlier than the first matching time and always matches.
 ///
 /// # Example
 ///
@@ -374,13 +380,15 @@ impl CronSchedule {
     }
 
     /// The first fire time strictly after `after`, for a spec without a zone prefix read in
-    /// UTC. `None` when the spec matches no time within five years (e.g. `0 0 30 2 *`).
+    /// UTC. `None` when the spec matches no time within five years (e.g. `0 0 30 2 *`), and
+    /// for an `after` outside the years ±262,000 (the range of chrono's calendar).
     pub fn next_after(&self, after: SystemTime) -> Option<SystemTime> {
         self.next_in(after, Location::UTC)
     }
 
     /// The first fire time strictly after `after`, a spec without a zone prefix being read
     /// in `location`. `@every` specs give `after` truncated to the second plus the period.
+    /// `None` in the cases [`next_after`](Self::next_after) lists.
     pub fn next_in(&self, after: SystemTime, location: Location) -> Option<SystemTime> {
         let (secs, _) = split(after);
         match self.kind {
@@ -431,6 +439,9 @@ fn day_matches(s: &Spec, f: &Fields) -> bool {
 /// robfig/cron's `SpecSchedule.Next`, on unix seconds. `after_secs` is the floored second of
 /// the reference time; the search starts at the following second.
 fn next_spec(s: &Spec, after_secs: i64, loc: Location) -> Option<i64> {
+    // Far outside chrono's calendar (years ±262,000) the date arithmetic below would overflow
+    // i64 near its ends; no schedule fires there.
+    chrono::DateTime::from_timestamp(after_secs, 0)?;
     let mut t = after_secs.checked_add(1)?;
     let mut added = false;
     let year_limit = loc.fields(t).year + 5;
@@ -797,3 +808,6 @@ pub(crate) fn parse_go_duration(orig: &str) -> std::result::Result<i128, String>
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod prop_tests;

@@ -115,10 +115,10 @@ struct RawUri<'a> {
     path: &'a str,
     /// The query without the `?`, if there is a `?`.
     query: Option<&'a str>,
-    /// Whether host and port values may be shown in error messages. They are hidden when an
-    /// `@` follows the authority while the authority has none: then a password with an
-    /// unencoded `/`, `?` or `#` has probably been cut, and the "host" or "port" is really a
-    /// piece of it.
+    /// Whether host, port and database values may be shown in error messages. They are hidden
+    /// when an `@` follows the authority while the authority has none: then a password with an
+    /// unencoded `/`, `?` or `#` has probably been cut, and the "host", "port" or "database"
+    /// is really a piece of it.
     show_hostpart: bool,
 }
 
@@ -185,8 +185,8 @@ impl<'a> RawUri<'a> {
         })
     }
 
-    /// `value` quoted for an error message about the host part, or a placeholder when it may
-    /// be a piece of a password.
+    /// `value` quoted for an error message about the host part or the database, or a
+    /// placeholder when it may be a piece of a password.
     fn show<'v>(&self, value: &'v str) -> Cow<'v, str> {
         if self.show_hostpart {
             Cow::Owned(format!("{value:?}"))
@@ -240,7 +240,7 @@ impl<'a> RawUri<'a> {
     fn db_from_path(&self) -> Result<i64> {
         let path = percent_decode(self.path, "path")?;
         match path.trim_matches('/').split('/').next() {
-            Some(first) if !first.is_empty() => parse_db(first, "first segment of the path"),
+            Some(first) if !first.is_empty() => parse_db(self, first, "first segment of the path"),
             _ => Ok(0),
         }
     }
@@ -285,7 +285,7 @@ fn build_socket(raw: &RawUri<'_>) -> Result<RedisConnOpt> {
         ));
     }
     let db = match raw.query_param("db")? {
-        Some(db) if !db.is_empty() => parse_db(&db, "query parameter `db`")?,
+        Some(db) if !db.is_empty() => parse_db(raw, &db, "query parameter `db`")?,
         _ => 0,
     };
     let creds = raw.credentials()?;
@@ -436,15 +436,18 @@ fn parse_port(raw: &RawUri<'_>, port: &str) -> Result<u16> {
 }
 
 /// A database number: a non-negative integer (asynq uses `strconv.Atoi`, which also takes a
-/// leading `+`).
-fn parse_db(s: &str, origin: &str) -> Result<i64> {
+/// leading `+`). The value is shown in errors only when it cannot be a piece of a password
+/// (see [`RawUri::show`]).
+fn parse_db(raw: &RawUri<'_>, s: &str, origin: &str) -> Result<i64> {
     match s.parse::<i64>() {
         Ok(db) if db >= 0 => Ok(db),
         Ok(_) => Err(invalid(format!(
-            "database number {s:?} in the {origin} must not be negative"
+            "database number {} in the {origin} must not be negative",
+            raw.show(s)
         ))),
         Err(_) => Err(invalid(format!(
-            "database number {s:?} in the {origin} is not an integer"
+            "database number {} in the {origin} is not an integer",
+            raw.show(s)
         ))),
     }
 }
@@ -521,3 +524,7 @@ fn query_decode(s: &str, what: &str) -> Result<String> {
 #[cfg(test)]
 #[path = "uri_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "uri_prop_tests.rs"]
+mod prop_tests;

@@ -303,3 +303,6 @@ pub(crate) fn timestamp_to(timestamp: Option<&Timestamp>) -> Option<SystemTime> 
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod prop_tests;
