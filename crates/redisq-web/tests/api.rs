@@ -148,7 +148,7 @@ fn keys(v: &Value) -> Vec<&str> {
     k
 }
 
-fn sorted<'a>(mut k: Vec<&'a str>) -> Vec<&'a str> {
+fn sorted(mut k: Vec<&str>) -> Vec<&str> {
     k.sort_unstable();
     k
 }
@@ -731,4 +731,569 @@ async fn every_read_route_answers_asynqmon_shapes_with_the_inspector_values() {
     assert!(a.text().ends_with('\n'));
 
     fx.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Acting
+
+/// Every mutating route of asynqmon, `(method, path, body)`, for queue `default` and group
+/// `g1`, naming the task `id` where the route takes one.
+fn mutating_routes(id: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    let batch = || Some(json!({ "task_ids": [id] }));
+    let mut routes = vec![
+        ("DELETE", "/queues/default".to_string(), None),
+        ("POST", "/queues/default:pause".to_string(), None),
+        ("POST", "/queues/default:resume".to_string(), None),
+        (
+            "POST",
+            format!("/queues/default/active_tasks/{id}:cancel"),
+            None,
+        ),
+        (
+            "POST",
+            "/queues/default/active_tasks:cancel_all".to_string(),
+            None,
+        ),
+        (
+            "POST",
+            "/queues/default/active_tasks:batch_cancel".to_string(),
+            batch(),
+        ),
+    ];
+    let lists = [
+        ("/queues/default/pending_tasks", false, true),
+        ("/queues/default/scheduled_tasks", true, true),
+        ("/queues/default/retry_tasks", true, true),
+        ("/queues/default/archived_tasks", true, false),
+        ("/queues/default/completed_tasks", false, false),
+        ("/queues/default/groups/g1/aggregating_tasks", true, true),
+    ];
+    for (list, run, archive) in lists {
+        routes.push(("DELETE", format!("{list}/{id}"), None));
+        routes.push(("DELETE", format!("{list}:delete_all"), None));
+        routes.push(("POST", format!("{list}:batch_delete"), batch()));
+        if run {
+            routes.push(("POST", format!("{list}/{id}:run"), None));
+            routes.push(("POST", format!("{list}:run_all"), None));
+            routes.push(("POST", format!("{list}:batch_run"), batch()));
+        }
+        if archive {
+            routes.push(("POST", format!("{list}/{id}:archive"), None));
+            routes.push(("POST", format!("{list}:archive_all"), None));
+            routes.push(("POST", format!("{list}:batch_archive"), batch()));
+        }
+    }
+    routes
+}
+
+async fn counts(env: &Env) -> Vec<usize> {
+    let i = env.insp.queue_info("default").await.expect("queue info");
+    vec![
+        i.active,
+        i.pending,
+        i.scheduled,
+        i.retry,
+        i.archived,
+        i.completed,
+        i.aggregating,
+        usize::from(i.paused),
+    ]
+}
+
+async fn no_content(app: &Router, method: &str, uri: &str) {
+    let a = call(app, method, uri, None).await;
+    assert_eq!(
+        a.status,
+        StatusCode::NO_CONTENT,
+        "{method} {uri}: {}",
+        a.text()
+    );
+    assert!(a.body.is_empty());
+}
+
+async fn post_json(app: &Router, method: &str, uri: &str, body: Option<Value>) -> Value {
+    let a = call(app, method, uri, body).await;
+    assert_eq!(a.status, StatusCode::OK, "{method} {uri}: {}", a.text());
+    a.json()
+}
+
+#[tokio::test]
+async fn read_only_mode_refuses_every_mutating_route_and_changes_nothing() {
+    let fx = fixture().await;
+    let env = &fx.env;
+    let app = env.app(true);
+    let before = counts(env).await;
+    for (method, uri, body) in mutating_routes("t-agg1") {
+        let a = call(&app, method, &uri, body).await;
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_eq!(
+            a.text(),
+            format!("API Server is running in read-only mode: {method} request is not allowed\n")
+        );
+    }
+    assert_eq!(counts(env).await, before);
+    assert_eq!(
+        env.state_of("default", "t-active").await,
+        Some(TaskState::Active)
+    );
+    // Reading still works.
+    let v = get_json(&app, "/queues/default/pending_tasks").await;
+    assert_eq!(v["tasks"].as_array().map(Vec::len), Some(2));
+    get_json(&app, "/queues").await;
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn every_mutating_route_exists_with_asynqmon_methods() {
+    let env = Env::start().await;
+    let app = env.app(false);
+    env.enqueue(Task::new("t", "x"), vec![]).await;
+    // On an unknown task each route is routed (no 404 "page not found", no 405): the
+    // single-task routes report the missing task, the others succeed or refuse the non-empty
+    // queue.
+    for (method, uri, body) in mutating_routes("missing") {
+        let a = call(&app, method, &uri, body).await;
+        assert!(
+            a.status.is_success() || a.text() != "404 page not found\n",
+            "{method} {uri}: {} {}",
+            a.status,
+            a.text()
+        );
+        assert_ne!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+    }
+    // Wrong methods and unknown actions.
+    for (method, uri, status) in [
+        ("POST", "/queues/default/pending_tasks:delete_all", 405),
+        ("DELETE", "/queues/default/scheduled_tasks:run_all", 405),
+        ("POST", "/queues/default/pending_tasks/x:run", 405),
+        ("POST", "/queues/default/completed_tasks/x:archive", 405),
+        ("POST", "/queues/default/pending_tasks:run_all", 404),
+        ("POST", "/queues/default/active_tasks:delete_all", 404),
+        ("POST", "/queues/default/pending_tasks:bogus", 404),
+        ("POST", "/queues/default/bogus_tasks:delete_all", 404),
+        ("DELETE", "/queues/default/active_tasks/x", 405),
+        ("POST", "/queues/default/pending_tasks", 405),
+        ("POST", "/queues/default:bogus", 405),
+        ("POST", "/queues/default", 405),
+        ("PUT", "/queues/default", 405),
+        ("POST", "/queues/default/tasks/x", 405),
+        (
+            "POST",
+            "/queues/default/groups/g1/aggregating_tasks:cancel_all",
+            404,
+        ),
+        ("POST", "/queues/default/groups/g1/aggregating_tasks", 405),
+        (
+            "DELETE",
+            "/queues/default/nogroups/g1/aggregating_tasks/x",
+            404,
+        ),
+        ("POST", "/servers", 405),
+    ] {
+        expect_error(&app, method, uri, None, status).await;
+    }
+}
+
+#[tokio::test]
+async fn single_task_and_batch_routes_act_through_the_inspector() {
+    let fx = fixture().await;
+    let env = &fx.env;
+    let app = env.app(false);
+    let state = |id: &'static str| env.state_of("default", id);
+
+    // One task.
+    no_content(&app, "DELETE", "/queues/default/pending_tasks/t-binary").await;
+    assert_eq!(state("t-binary").await, None);
+    no_content(
+        &app,
+        "POST",
+        "/queues/default/scheduled_tasks/t-scheduled1:run",
+    )
+    .await;
+    assert_eq!(state("t-scheduled1").await, Some(TaskState::Pending));
+    no_content(&app, "POST", "/queues/default/retry_tasks/t-retry1:archive").await;
+    assert_eq!(state("t-retry1").await, Some(TaskState::Archived));
+    no_content(
+        &app,
+        "POST",
+        "/queues/default/archived_tasks/t-archived1:run",
+    )
+    .await;
+    assert_eq!(state("t-archived1").await, Some(TaskState::Pending));
+    no_content(
+        &app,
+        "POST",
+        "/queues/default/groups/g1/aggregating_tasks/t-agg1:archive",
+    )
+    .await;
+    assert_eq!(state("t-agg1").await, Some(TaskState::Archived));
+    no_content(
+        &app,
+        "DELETE",
+        "/queues/default/groups/g1/aggregating_tasks/t-agg2",
+    )
+    .await;
+    assert_eq!(state("t-agg2").await, None);
+    no_content(
+        &app,
+        "POST",
+        "/queues/default/groups/g2/aggregating_tasks/t-agg3:run",
+    )
+    .await;
+    assert_eq!(state("t-agg3").await, Some(TaskState::Pending));
+    no_content(
+        &app,
+        "DELETE",
+        "/queues/default/completed_tasks/t-completed",
+    )
+    .await;
+    assert_eq!(state("t-completed").await, None);
+    // Unknown task: 404; a state that does not allow it: 500, as asynqmon.
+    expect_error(
+        &app,
+        "POST",
+        "/queues/default/scheduled_tasks/nope:run",
+        None,
+        404,
+    )
+    .await;
+    expect_error(
+        &app,
+        "DELETE",
+        "/queues/default/pending_tasks/nope",
+        None,
+        404,
+    )
+    .await;
+    expect_error(
+        &app,
+        "POST",
+        "/queues/default/retry_tasks/t-pending:run",
+        None,
+        500,
+    )
+    .await;
+    expect_error(
+        &app,
+        "DELETE",
+        "/queues/default/pending_tasks/t-active",
+        None,
+        500,
+    )
+    .await;
+    assert_eq!(state("t-active").await, Some(TaskState::Active));
+
+    // Batches: what succeeded and what failed.
+    let v = post_json(
+        &app,
+        "POST",
+        "/queues/default/pending_tasks:batch_delete",
+        Some(json!({"task_ids": ["t-pending", "nope"]})),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"deleted_ids": ["t-pending"], "failed_ids": ["nope"]})
+    );
+    assert_eq!(state("t-pending").await, None);
+    let v = post_json(
+        &app,
+        "POST",
+        "/queues/default/scheduled_tasks:batch_archive",
+        Some(json!({"task_ids": ["t-scheduled2", "t-active"]})),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"archived_ids": ["t-scheduled2"], "error_ids": ["t-active"]})
+    );
+    assert_eq!(state("t-scheduled2").await, Some(TaskState::Archived));
+    let v = post_json(
+        &app,
+        "POST",
+        "/queues/default/archived_tasks:batch_run",
+        Some(json!({"task_ids": ["t-scheduled2", "nope"]})),
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"pending_ids": ["t-scheduled2"], "error_ids": ["nope"]})
+    );
+    assert_eq!(state("t-scheduled2").await, Some(TaskState::Pending));
+    let v = post_json(
+        &app,
+        "POST",
+        "/queues/default/pending_tasks:batch_archive",
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(v, json!({"archived_ids": [], "error_ids": []}));
+    // Bad bodies: 400.
+    for body in [
+        json!({"ids": ["x"]}),
+        json!("not an object"),
+        json!({"task_ids": 3}),
+    ] {
+        expect_error(
+            &app,
+            "POST",
+            "/queues/default/pending_tasks:batch_delete",
+            Some(body),
+            400,
+        )
+        .await;
+    }
+    expect_error(
+        &app,
+        "POST",
+        "/queues/default/pending_tasks:batch_delete",
+        None,
+        400,
+    )
+    .await;
+
+    // Every task of a state: the count the Inspector had, and none left.
+    let info = env.insp.queue_info("default").await.expect("info");
+    assert!(info.retry == 1 && info.pending > 0 && info.archived > 0);
+    let v = post_json(&app, "POST", "/queues/default/retry_tasks:run_all", None).await;
+    assert_eq!(v, json!({"scheduled": 1}));
+    assert_eq!(state("t-retry2").await, Some(TaskState::Pending));
+    let pending = env.insp.queue_info("default").await.expect("info").pending;
+    let v = post_json(
+        &app,
+        "POST",
+        "/queues/default/pending_tasks:archive_all",
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({"archived": pending}));
+    let archived = env.insp.queue_info("default").await.expect("info").archived;
+    let v = post_json(&app, "POST", "/queues/default/archived_tasks:run_all", None).await;
+    assert_eq!(v, json!({"scheduled": archived}));
+    let pending = env.insp.queue_info("default").await.expect("info").pending;
+    let v = post_json(
+        &app,
+        "DELETE",
+        "/queues/default/pending_tasks:delete_all",
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({"deleted": pending}));
+    let info = env.insp.queue_info("default").await.expect("info");
+    assert_eq!(
+        (info.pending, info.archived, info.retry, info.scheduled),
+        (0, 0, 0, 0)
+    );
+    for id in ["t-g1", "t-g2"] {
+        env.enqueue(
+            Task::new("digest", id),
+            vec![TaskOption::task_id(id), TaskOption::group("g1")],
+        )
+        .await;
+    }
+    let v = post_json(
+        &app,
+        "POST",
+        "/queues/default/groups/g1/aggregating_tasks:batch_run",
+        Some(json!({"task_ids": ["t-g1"]})),
+    )
+    .await;
+    assert_eq!(v, json!({"pending_ids": ["t-g1"], "error_ids": []}));
+    let v = post_json(
+        &app,
+        "DELETE",
+        "/queues/default/groups/g1/aggregating_tasks:delete_all",
+        None,
+    )
+    .await;
+    assert_eq!(v, json!({"deleted": 1}));
+    assert_eq!(env.insp.groups("default").await.expect("groups"), vec![]);
+
+    // Cancelling the active task: the server gets the signal and lets it go.
+    let v = post_json(
+        &app,
+        "POST",
+        "/queues/default/active_tasks:batch_cancel",
+        Some(json!({"task_ids": ["t-active"]})),
+    )
+    .await;
+    assert_eq!(v, json!({"canceled_ids": ["t-active"], "error_ids": []}));
+    wait_until("t-active cancelled", || async {
+        state("t-active").await != Some(TaskState::Active)
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_routes_reach_the_running_tasks() {
+    let fx = fixture().await;
+    let env = &fx.env;
+    let app = env.app(false);
+    no_content(&app, "POST", "/queues/default/active_tasks/t-active:cancel").await;
+    wait_until("t-active cancelled", || async {
+        env.state_of("default", "t-active").await != Some(TaskState::Active)
+    })
+    .await;
+    // A second blocked task, cancelled with every active task of the queue.
+    env.insp.unpause_queue("default").await.expect("unpause");
+    env.insp
+        .delete_all_pending_tasks("default")
+        .await
+        .expect("clear");
+    env.enqueue(
+        Task::new("block", "b2"),
+        vec![TaskOption::task_id("t-active2")],
+    )
+    .await;
+    wait_until("t-active2 active", || async {
+        env.state_of("default", "t-active2").await == Some(TaskState::Active)
+    })
+    .await;
+    no_content(&app, "POST", "/queues/default/active_tasks:cancel_all").await;
+    wait_until("t-active2 cancelled", || async {
+        env.state_of("default", "t-active2").await != Some(TaskState::Active)
+    })
+    .await;
+    fx.stop().await;
+}
+
+#[tokio::test]
+async fn queue_routes_pause_resume_and_delete() {
+    let env = Env::start().await;
+    let app = env.app(false);
+    let insp = &env.insp;
+    let paused =
+        |q: &'static str| async move { insp.queue_info(q).await.expect("queue info").paused };
+    let t = env
+        .enqueue(Task::new("t", "x"), vec![TaskOption::queue("q1")])
+        .await;
+    env.enqueue(Task::new("t", "y"), vec![TaskOption::queue("a:b")])
+        .await;
+
+    no_content(&app, "POST", "/queues/q1:pause").await;
+    assert!(paused("q1").await);
+    expect_error(&app, "POST", "/queues/q1:pause", None, 500).await;
+    no_content(&app, "POST", "/queues/q1:resume").await;
+    assert!(!paused("q1").await);
+    // A queue name with a colon: the action follows the last one.
+    no_content(&app, "POST", "/queues/a:b:pause").await;
+    assert!(paused("a:b").await);
+    assert_eq!(
+        get_json(&app, "/queues/a:b").await["current"]["paused"],
+        json!(true)
+    );
+
+    // Only an empty queue is deleted.
+    expect_error(&app, "DELETE", "/queues/q1", None, 400).await;
+    expect_error(&app, "DELETE", "/queues/nope", None, 404).await;
+    env.insp
+        .delete_task("q1", &t.id)
+        .await
+        .expect("delete task");
+    no_content(&app, "DELETE", "/queues/q1").await;
+    assert_eq!(
+        env.insp.queues().await.expect("queues"),
+        vec!["a:b".to_string()]
+    );
+    let v = get_json(&app, "/queues").await;
+    assert_eq!(v["queues"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["queues"][0]["queue"], json!("a:b"));
+
+    // Nothing running: empty lists, not null.
+    assert_eq!(get_json(&app, "/servers").await, json!({"servers": []}));
+    assert_eq!(
+        get_json(&app, "/scheduler_entries").await,
+        json!({"entries": []})
+    );
+    assert_eq!(
+        get_json(&app, "/scheduler_entries/nope/enqueue_events").await,
+        json!({"events": []})
+    );
+    assert_eq!(
+        get_json(&app, "/queues/a:b/completed_tasks").await["tasks"],
+        json!([])
+    );
+    assert_eq!(
+        get_json(&app, "/queues/a:b/groups").await["groups"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn scheduler_entries_and_their_enqueue_events() {
+    let env = Env::start().await;
+    let app = env.app(false);
+    let sched = Scheduler::new(
+        parse_redis_uri(&env.url).expect("uri"),
+        SchedulerConfig::new().heartbeat_interval(Duration::from_millis(200)),
+    )
+    .await
+    .expect("scheduler");
+    let id = sched
+        .register(
+            "@every 1s",
+            Task::new("tick", "tock"),
+            [TaskOption::queue("cron"), TaskOption::max_retry(2)],
+        )
+        .expect("register");
+    sched.start().await.expect("start");
+    wait_until("two enqueues recorded", || async {
+        env.insp
+            .scheduler_enqueue_events(&id, ListOptions::new())
+            .await
+            .is_ok_and(|e| e.len() >= 2)
+    })
+    .await;
+
+    let v = get_json(&app, "/scheduler_entries").await;
+    assert_eq!(keys(&v), ["entries"]);
+    let entries = env.insp.scheduler_entries().await.expect("entries");
+    let (e, info) = (&v["entries"][0], &entries[0]);
+    let mut expected_keys = vec![
+        "id",
+        "next_enqueue_at",
+        "options",
+        "spec",
+        "task_payload",
+        "task_type",
+    ];
+    if e.get("prev_enqueue_at").is_some() {
+        expected_keys.push("prev_enqueue_at");
+        epoch(e["prev_enqueue_at"].as_str().expect("prev"));
+    }
+    assert_eq!(keys(e), sorted(expected_keys));
+    assert_eq!(e["id"], json!(id));
+    assert_eq!(e["spec"], json!("@every 1s"));
+    assert_eq!(e["task_type"], json!("tick"));
+    assert_eq!(e["task_payload"], json!("tock"));
+    assert_eq!(e["options"], json!(info.options));
+    epoch(e["next_enqueue_at"].as_str().expect("next"));
+
+    let v = get_json(&app, &format!("/scheduler_entries/{id}/enqueue_events")).await;
+    assert_eq!(keys(&v), ["events"]);
+    let events = env
+        .insp
+        .scheduler_enqueue_events(&id, ListOptions::new())
+        .await
+        .expect("events");
+    let got = v["events"].as_array().expect("events");
+    assert!(got.len() >= 2);
+    for ev in got {
+        assert_eq!(keys(ev), ["enqueued_at", "task_id"]);
+        let task_id = ev["task_id"].as_str().expect("task id");
+        let info = events
+            .iter()
+            .find(|x| x.task_id == task_id)
+            .expect("an event the Inspector knows");
+        assert_eq!(ev["enqueued_at"], json!(rfc3339(info.enqueued_at)));
+    }
+    let v = get_json(
+        &app,
+        &format!("/scheduler_entries/{id}/enqueue_events?size=1"),
+    )
+    .await;
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["events"][0]["task_id"], json!(events[0].task_id));
+    sched.shutdown().await;
 }
