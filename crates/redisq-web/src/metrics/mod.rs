@@ -135,36 +135,65 @@ fn render(infos: &[QueueInfo], skipped: &[(String, String)]) -> String {
             e.sample(TASKS_ENQUEUED, &labels, n as f64);
         }
     }
-    let families: [(&str, &str, Type, fn(&QueueInfo) -> Option<f64>); 6] = [
-        (QUEUE_SIZE, QUEUE_SIZE_HELP, Type::Gauge, |i| {
-            Some(i.size as f64)
-        }),
-        (QUEUE_LATENCY, QUEUE_LATENCY_HELP, Type::Gauge, |i| {
-            Some(i.latency.as_secs_f64())
-        }),
-        (QUEUE_MEMORY, QUEUE_MEMORY_HELP, Type::Gauge, |i| {
-            i.memory_usage.map(|b| b as f64)
-        }),
-        (PROCESSED_TOTAL, PROCESSED_TOTAL_HELP, Type::Counter, |i| {
-            Some(i.processed_total as f64)
-        }),
-        (FAILED_TOTAL, FAILED_TOTAL_HELP, Type::Counter, |i| {
-            Some(i.failed_total as f64)
-        }),
-        (QUEUE_PAUSED, QUEUE_PAUSED_HELP, Type::Gauge, |i| {
-            Some(if i.paused { 1.0 } else { 0.0 })
-        }),
-    ];
-    for (name, help, kind, value) in families {
-        e.family(name, help, kind);
+    for f in PER_QUEUE {
+        e.family(f.name, f.help, f.kind);
         for info in infos {
-            if let Some(v) = value(info) {
-                e.sample(name, &[("queue", info.queue.as_str())], v);
+            if let Some(v) = (f.value)(info) {
+                e.sample(f.name, &[("queue", info.queue.as_str())], v);
             }
         }
     }
     e.finish()
 }
+
+/// A family with one sample per queue (label `queue`).
+struct PerQueue {
+    name: &'static str,
+    help: &'static str,
+    kind: Type,
+    /// The queue's value; `None` leaves the queue out.
+    value: fn(&QueueInfo) -> Option<f64>,
+}
+
+/// The families after `asynq_tasks_enqueued_total`, in asynq's order.
+const PER_QUEUE: [PerQueue; 6] = [
+    PerQueue {
+        name: QUEUE_SIZE,
+        help: QUEUE_SIZE_HELP,
+        kind: Type::Gauge,
+        value: |i| Some(i.size as f64),
+    },
+    PerQueue {
+        name: QUEUE_LATENCY,
+        help: QUEUE_LATENCY_HELP,
+        kind: Type::Gauge,
+        value: |i| Some(i.latency.as_secs_f64()),
+    },
+    PerQueue {
+        name: QUEUE_MEMORY,
+        help: QUEUE_MEMORY_HELP,
+        kind: Type::Gauge,
+        value: |i| i.memory_usage.map(|b| b as f64),
+    },
+    PerQueue {
+        name: PROCESSED_TOTAL,
+        help: PROCESSED_TOTAL_HELP,
+        kind: Type::Counter,
+        value: |i| Some(i.processed_total as f64),
+    },
+    PerQueue {
+        name: FAILED_TOTAL,
+        help: FAILED_TOTAL_HELP,
+        kind: Type::Counter,
+        value: |i| Some(i.failed_total as f64),
+    },
+    PerQueue {
+        name: QUEUE_PAUSED,
+        help: QUEUE_PAUSED_HELP,
+        kind: Type::Gauge,
+        value: |i| Some(if i.paused { 1.0 } else { 0.0 }),
+    },
+];
 
 /// Tasks per state, asynq's states first and in its order.
 fn states(i: &QueueInfo) -> [(&'static str, usize); 7] {
