@@ -131,6 +131,14 @@
 //! with a map carrier) continues its trace in the Rust handler, and a Go handler can read the
 //! headers written here. Headers that the task already carries are never replaced.
 //!
+//! With the **`metrics`** cargo feature (off by default) every server records its attempts
+//! through the [`metrics`](https://docs.rs/metrics) facade: `redisq_task_duration_seconds`
+//! and `redisq_task_outcomes_total` (by queue, task type and the same outcome as the span),
+//! `redisq_tasks_in_flight`, `redisq_fetch_batch_size`, `redisq_completion_batch_size`,
+//! `redisq_lease_renewals_total` and `redisq_lease_renewal_failures_total`. The application
+//! installs the recorder (e.g. `metrics-exporter-prometheus`); `docs/metrics.md` in the
+//! repository lists them with example queries, next to the queue metrics of `redisq-web`.
+//!
 //! ## Architecture
 //!
 //! `docs/architecture.md` in the repository maps the modules, the rules on which may use

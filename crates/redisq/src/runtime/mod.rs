@@ -1,8 +1,9 @@
 //! What the services share at run time: logging, sleeping that wakes on cancellation, signal
-//! handling, supervision of background components and user callbacks, and the trace context
-//! carried in task headers.
+//! handling, supervision of background components and user callbacks, the trace context
+//! carried in task headers, and the server metrics (feature `metrics`).
 
 pub(crate) mod log;
+pub(crate) mod metrics;
 pub(crate) mod signal;
 pub(crate) mod supervise;
 pub(crate) mod telemetry;

@@ -20,6 +20,7 @@ use crate::error::{Error, Kind, Result};
 use crate::rdb::Dequeued;
 use crate::rdb::proto::{TaskMessage, decode_task_message};
 use crate::runtime::log::log_event;
+use crate::runtime::metrics;
 
 /// Most tasks written in one batch.
 const MAX_BATCH: usize = 256;
@@ -142,6 +143,7 @@ async fn write_batch(
         ),
     };
     let (count, handed_over) = (msgs.len(), taken.len());
+    metrics::record_completion_batch(count);
     log_event!(
         shared.log,
         Debug,

@@ -21,6 +21,7 @@ use super::state::{ActiveTask, Shared};
 use crate::core::time;
 use crate::rdb::Rdb;
 use crate::rdb::proto::{ServerInfo, WorkerInfo, timestamp_from};
+use crate::runtime::metrics;
 use crate::runtime::sleep_or;
 use crate::runtime::supervise::panic_message;
 
@@ -129,6 +130,8 @@ pub(crate) async fn beat(shared: &Shared, rdb: &Rdb) {
         let until = time::unix_secs(SystemTime::now() + lease);
         match rdb.extend_leases(queue, &ids, until).await {
             Ok(missing) => {
+                let lost = tasks.iter().filter(|a| missing.contains(&a.msg.id)).count();
+                metrics::record_lease_renewals(tasks.len() - lost, lost);
                 for a in tasks {
                     if missing.contains(&a.msg.id) {
                         // Someone else took the task (a recoverer, an operator), or it has just
@@ -144,7 +147,10 @@ pub(crate) async fn beat(shared: &Shared, rdb: &Rdb) {
                     }
                 }
             }
-            Err(e) => shared.redis_error("could not extend leases", &e),
+            Err(e) => {
+                metrics::record_lease_renewal_error(tasks.len());
+                shared.redis_error("could not extend leases", &e);
+            }
         }
     }
     let ttl = shared.config.heartbeat_interval * 2;

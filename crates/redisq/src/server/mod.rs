@@ -48,6 +48,7 @@ use crate::handler::{BoxHandler, Handler};
 use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
 use crate::runtime::log::{Log, RateLimited};
+use crate::runtime::metrics;
 use crate::runtime::signal::{Signal, next_signal};
 use crate::runtime::supervise;
 
@@ -158,6 +159,7 @@ impl Server {
             }
         }
         self.shared.set_status(Status::Active);
+        metrics::describe();
         let handler: BoxHandler = Arc::new(handler);
         let shared = self.shared.clone();
         let (stop, abort, done) = (

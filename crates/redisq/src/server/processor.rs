@@ -15,6 +15,7 @@ use crate::core::time;
 use crate::error::Error;
 use crate::rdb::Dequeued;
 use crate::runtime::log::log_event;
+use crate::runtime::metrics;
 use crate::runtime::sleep_or;
 
 /// Most tasks taken in one dequeue call.
@@ -165,8 +166,10 @@ async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) 
     (got, None)
 }
 
-/// Logs a dequeue call that took tasks (level debug, with the queue and the count).
+/// Logs a dequeue call that took tasks (level debug, with the queue and the count) and records
+/// its batch size.
 fn dequeued(shared: &Shared, queue: &str, count: usize) {
+    metrics::record_fetch(queue, count);
     if count > 0 {
         log_event!(
             shared.log,

@@ -22,6 +22,7 @@ use crate::handler::{BoxHandler, HandlerError, ResultWriter, TaskContext};
 use crate::rdb::Dequeued;
 use crate::rdb::proto::{TaskMessage, decode_task_message_shared};
 use crate::runtime::log::log_event;
+use crate::runtime::metrics;
 use crate::runtime::supervise::{self, panic_message};
 use crate::runtime::telemetry;
 use crate::task::Task;
@@ -85,6 +86,7 @@ impl Workers {
         // so the heartbeat never extends the lease of a task nobody works on.
         let entry = ActiveEntry::insert(shared, active.clone());
         let (queue, id) = (active.msg.queue.clone(), active.msg.id.clone());
+        let in_flight = metrics::in_flight(&queue);
         let cancel = CancellationToken::new();
         let ctx = TaskContext {
             id: id.clone(),
@@ -102,9 +104,15 @@ impl Workers {
             },
         };
         let next = async {
+            let started = Instant::now();
             let outcome = self
                 .run_attempt(ctx.clone(), task.clone(), &active, deadline, &span)
                 .await;
+            let report = Report {
+                span: &span,
+                msg: &active.msg,
+                took: started.elapsed(),
+            };
             cancel.cancel();
             // The slot may go straight on to the next task of this queue when that is what
             // the dispatcher would pick anyway: the server has one queue, or strict priority
@@ -115,12 +123,13 @@ impl Workers {
                 && (config.queues.len() == 1
                     || (config.strict_priority
                         && queue_order(&config.queues, true).first() == Some(&queue)));
-            self.finish(&active, &ctx, &task, outcome, next_here, &span)
+            self.finish(&active, &ctx, &task, outcome, next_here, &report)
                 .await
         }
         .instrument(span.clone())
         .await;
         drop(entry);
+        drop(in_flight);
         next
     }
 
@@ -195,13 +204,13 @@ impl Workers {
         task: &Task,
         outcome: Outcome,
         next_here: bool,
-        span: &Span,
+        report: &Report<'_>,
     ) -> Option<Dequeued> {
         let shared = &self.shared;
         let msg = &active.msg;
         let (err, cause) = match outcome {
             Outcome::Success => {
-                span.record("task.outcome", "success");
+                report.outcome("success");
                 if msg.retention > 0 {
                     self.write(active, Op::Complete).await;
                     return None;
@@ -209,7 +218,7 @@ impl Workers {
                 return self.write_done(active, next_here).await;
             }
             Outcome::Aborted => {
-                span.record("task.outcome", "requeued");
+                report.outcome("requeued");
                 self.write(active, Op::Requeue).await;
                 return None;
             }
@@ -229,7 +238,7 @@ impl Workers {
         }
         let op = match cause {
             Failure::LeaseLost => {
-                record_failure(span, "lease_lost", &err, true);
+                report.failure("lease_lost", &err, true);
                 // The lease is gone: a recoverer owns the task now.
                 shared.log.warn(format_args!(
                     "task {} lost its lease; leaving it to the recoverer",
@@ -259,10 +268,10 @@ impl Workers {
             }
         };
         match (&op, cause) {
-            (_, Failure::Canceled) => record_failure(span, "canceled", &err, true),
-            (Op::Done, _) => record_failure(span, "revoked", &err, false),
-            (Op::Archive(_), _) => record_failure(span, "archived", &err, true),
-            (Op::Retry { is_failure, .. }, _) => record_failure(span, "retry", &err, *is_failure),
+            (_, Failure::Canceled) => report.failure("canceled", &err, true),
+            (Op::Done, _) => report.failure("revoked", &err, false),
+            (Op::Archive(_), _) => report.failure("archived", &err, true),
+            (Op::Retry { is_failure, .. }, _) => report.failure("retry", &err, *is_failure),
             _ => {}
         }
         log_event!(
@@ -374,17 +383,38 @@ fn attempt_span(msg: &TaskMessage, retry_count: u32, max_retry: u32) -> Span {
     span
 }
 
-/// Records a failed attempt's outcome and error on its span; `is_error` marks the span as
-/// failed for OpenTelemetry (a revoked task or a retry the is-failure function excuses is
-/// not).
-fn record_failure(span: &Span, outcome: &'static str, err: &HandlerError, is_error: bool) {
-    if span.is_disabled() {
-        return;
+/// Reports how an attempt ended, on its span and in the metrics.
+struct Report<'a> {
+    span: &'a Span,
+    msg: &'a TaskMessage,
+    /// How long the handler ran.
+    took: Duration,
+}
+
+impl Report<'_> {
+    /// Records an attempt's outcome.
+    fn outcome(&self, outcome: &'static str) {
+        self.span.record("task.outcome", outcome);
+        self.metrics(outcome);
     }
-    span.record("task.outcome", outcome);
-    span.record("task.error", tracing::field::display(err));
-    if is_error {
-        span.record("otel.status_code", "error");
+
+    /// Records a failed attempt's outcome and error; `is_error` marks the span as failed for
+    /// OpenTelemetry (a revoked task or a retry the is-failure function excuses is not).
+    fn failure(&self, outcome: &'static str, err: &HandlerError, is_error: bool) {
+        self.metrics(outcome);
+        let span = self.span;
+        if span.is_disabled() {
+            return;
+        }
+        span.record("task.outcome", outcome);
+        span.record("task.error", tracing::field::display(err));
+        if is_error {
+            span.record("otel.status_code", "error");
+        }
+    }
+
+    fn metrics(&self, outcome: &'static str) {
+        metrics::record_outcome(&self.msg.queue, &self.msg.r#type, outcome, self.took);
     }
 }
 
