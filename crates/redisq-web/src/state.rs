@@ -343,11 +343,18 @@ fn unauthenticated(st: &AppState, req: &Request) -> Response {
         .is_some_and(|a| a.contains("text/html"));
     let page = !path.starts_with("/api") && path != "/metrics";
     if req.method() == Method::GET && wants_html && page {
-        let next = format!(
-            "{}{}",
-            st.config.base_path,
-            req.uri().path_and_query().map_or("/", |p| p.as_str())
-        );
+        let inner = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        // The home page of a nested router is the base path itself, without a slash.
+        let inner = match inner.strip_prefix('/') {
+            Some(rest)
+                if !st.config.base_path.is_empty()
+                    && (rest.is_empty() || rest.starts_with('?')) =>
+            {
+                rest
+            }
+            _ => inner,
+        };
+        let next = format!("{}{inner}", st.config.base_path);
         let location = format!(
             "{}/login?next={}",
             st.config.base_path,

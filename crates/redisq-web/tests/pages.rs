@@ -614,3 +614,38 @@ async fn redis_password_is_never_shown() {
         assert!(!a.body.contains(password), "{path} shows the password");
     }
 }
+
+#[tokio::test]
+async fn nested_under_a_base_path() {
+    let env = Env::start().await;
+    let id = env.enqueue("t", "a", vec![]).await;
+    let app = Router::new().nest(
+        "/redisq",
+        redisq_web::router(
+            env.inspector.clone(),
+            WebConfig::new().base_path("/redisq/"),
+        ),
+    );
+    let a = get(&app, "/redisq").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("href=\"/redisq/queues/default\""));
+    assert!(a.body.contains("href=\"/redisq/static/style.css"));
+    let a = get(&app, "/redisq/queues/default?state=pending").await;
+    assert!(
+        a.body
+            .contains(&format!("href=\"/redisq/queues/default/tasks/{id}\""))
+    );
+    let token = a.csrf();
+    let a = send(
+        &app,
+        browser_post(
+            "/redisq/queues/default/pause",
+            &[("csrf", &token), ("back", "/elsewhere")],
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.location(), "/redisq", "back stays under the base path");
+    let cookie = a.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(cookie.contains("Path=/redisq"));
+}

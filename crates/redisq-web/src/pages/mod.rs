@@ -116,14 +116,16 @@ impl Ctx {
         self.config.read_only
     }
 
-    /// A link under the router's base path, from raw (unencoded) path segments.
+    /// A link under the router's base path, from raw (unencoded) path segments. The home
+    /// page is the base path itself (`/redisq`: a router nested with axum's `nest` does not
+    /// answer `/redisq/`), or `/` without one.
     pub(crate) fn url(&self, segments: &[&str]) -> String {
         let mut out = self.config.base_path.clone();
         for s in segments {
             out.push('/');
             out.push_str(&enc(s));
         }
-        if segments.is_empty() {
+        if out.is_empty() {
             out.push('/');
         }
         out
@@ -175,26 +177,30 @@ impl Ctx {
              <title>{} · redisq</title>\
              <link rel=\"stylesheet\" href=\"{}/static/style.css?v={}\">\
              <script src=\"{}/static/app.js?v={}\" defer></script></head><body>\
-             <header class=\"top\"><a class=\"brand\" href=\"{}/\">redisq</a><nav>",
+             <header class=\"top\"><a class=\"brand\" href=\"{}\">redisq</a><nav>",
             Esc(title),
             Esc(base),
             assets::VERSION,
             Esc(base),
             assets::VERSION,
-            Esc(base)
+            Esc(&self.url(&[]))
         );
         for (which, path, label) in [
-            (Nav::Queues, "/", "Queues"),
-            (Nav::Servers, "/servers", "Servers"),
-            (Nav::Schedulers, "/schedulers", "Schedulers"),
-            (Nav::Redis, "/redis", "Redis"),
+            (Nav::Queues, &[][..], "Queues"),
+            (Nav::Servers, &["servers"][..], "Servers"),
+            (Nav::Schedulers, &["schedulers"][..], "Schedulers"),
+            (Nav::Redis, &["redis"][..], "Redis"),
         ] {
             let current = if which == nav {
                 " aria-current=\"page\""
             } else {
                 ""
             };
-            let _ = write!(out, "<a href=\"{}{path}\"{current}>{label}</a>", Esc(base));
+            let _ = write!(
+                out,
+                "<a href=\"{}\"{current}>{label}</a>",
+                Esc(&self.url(path))
+            );
         }
         out.push_str("</nav><div class=\"tools\">");
         if nav != Nav::Login {
