@@ -1,9 +1,9 @@
 //! `redisq`: the operator's command line for redisq and asynq queues.
 //!
 //! The commands follow the `asynq` CLI (`stats`, `queue`, `task`, `group`, `server`, `cron`,
-//! `dash`), plus `bench`. This file only parses the command line, resolves the connection and
-//! dispatches; the commands live in [`cmd`], the connection flags in [`conn`], the output
-//! helpers in [`output`] and [`json`], and the exit codes in [`error`].
+//! `dash`), plus `bench` and `web`. This file only parses the command line, resolves the
+//! connection and dispatches; the commands live in [`cmd`], the connection flags in
+//! [`conn`], the output helpers in [`output`] and [`json`], and the exit codes in [`error`].
 
 mod bench;
 mod cmd;
@@ -58,6 +58,8 @@ enum Command {
     Cron(cmd::cron::CronCmd),
     /// Full-screen terminal dashboard
     Dash(dash::DashArgs),
+    /// Web dashboard, asynqmon-compatible JSON API and Prometheus metrics over HTTP
+    Web(cmd::web::WebArgs),
     /// Measure enqueue, processing, end-to-end latency or idle load against Redis (takes only
     /// --redis / REDISQ_URL; without them it starts a private redis-server)
     Bench(bench::BenchArgs),
@@ -129,6 +131,7 @@ async fn run(cli: Cli) -> CliResult {
                 .await
                 .map_err(|e| CliError::failure(error::one_line(&format!("dash: {e}"))))
         }
+        Command::Web(args) => cmd::web::run(&conn, args).await,
         Command::Bench(_) => unreachable!("handled above"),
     }
 }
@@ -205,6 +208,15 @@ mod tests {
             &["redisq", "group", "list", "-q", "q"],
             &["redisq", "server", "list"],
             &["redisq", "cron", "list"],
+            &["redisq", "web", "--listen", "0.0.0.0:9000", "--read-only"],
+            &[
+                "redisq",
+                "web",
+                "--base-path",
+                "/redisq",
+                "--auth-token-env",
+                "T",
+            ],
         ] {
             parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }

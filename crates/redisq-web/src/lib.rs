@@ -9,6 +9,10 @@
 //!   against asynqmon keep working;
 //! - Prometheus metrics at `/metrics` with the names of asynq's exporter.
 //!
+//! Pages and API share one guard (see [`router`]): an optional bearer token (header or the
+//! cookie the login form sets), a read-only mode that refuses every change with 403, and a
+//! CSRF defence that lets plain API clients through.
+//!
 //! Everything reads and acts through a [`redisq::Inspector`]; nothing here touches Redis
 //! directly, and nothing reads Redis unless a request asks for it.
 //!
@@ -36,11 +40,23 @@ use redisq::Inspector;
 use crate::state::AppState;
 
 /// The whole web side: pages at `/`, the JSON API at `/api`, metrics at `/metrics`.
+///
+/// Every route sits behind one guard: the auth token (when [`WebConfig::auth_token`] is
+/// set), read-only mode, and the CSRF defence for requests that change something. In short:
+/// changes are `POST` or `DELETE`; a browser's request must come from the same origin
+/// (`Origin`/`Referer` against `Host`, `Sec-Fetch-Site`) and a form post must carry the
+/// per-process CSRF token the pages put in their forms (or the `X-CSRF-Token` header);
+/// requests without any browser header and with a JSON body or none (curl, scripts using the
+/// API) need no CSRF token.
 pub fn router(inspector: Inspector, config: WebConfig) -> Router {
     let state = AppState::new(inspector, config);
     Router::new()
         .merge(pages::routes())
         .nest("/api", api::routes())
         .merge(metrics::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            state::guard,
+        ))
         .with_state(state)
 }

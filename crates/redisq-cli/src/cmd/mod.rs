@@ -6,6 +6,7 @@ pub(crate) mod queue;
 pub(crate) mod server;
 pub(crate) mod stats;
 pub(crate) mod task;
+pub(crate) mod web;
 
 use std::io::IsTerminal;
 
