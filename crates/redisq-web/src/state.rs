@@ -11,8 +11,8 @@
 //!    mismatch. Without it a browser asking for a page is sent to the login form (303); any
 //!    other request gets 401 with `WWW-Authenticate: Bearer`.
 //! 2. **Safe methods pass.** `GET`, `HEAD` and `OPTIONS` never change anything.
-//! 3. **Read-only.** With [`WebConfig::read_only`] every other request is refused with 403,
-//!    pages and API alike (logging in and out excepted).
+//! 3. **Read-only.** With [`WebConfig::read_only`] every other request is refused: pages with
+//!    403, the API with 405 and asynqmon's read-only text (logging in and out excepted).
 //! 4. **Methods.** A request that changes something must be `POST` or `DELETE` (405
 //!    otherwise).
 //! 5. **Same origin.** When the request carries browser headers, they must say it comes
@@ -289,6 +289,16 @@ pub(crate) async fn guard(State(st): State<AppState>, req: Request, next: Next) 
     }
     let session = path == "/login" || path == "/logout";
     if st.config.read_only && !session {
+        // The API answers as asynqmon does in read-only mode (405 and its text), so scripts
+        // that handle asynqmon's answer keep working; pages get 403.
+        if path == "/api" || path.starts_with("/api/") {
+            return refuse(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!(
+                    "API Server is running in read-only mode: {method} request is not allowed"
+                ),
+            );
+        }
         return refuse(StatusCode::FORBIDDEN, "read-only: changes are disabled");
     }
     if method != Method::POST && method != Method::DELETE {
