@@ -7,7 +7,8 @@
 //! ```
 //!
 //! With `REDISQ_URL` the demo writes only under the key namespace `redisq-demo`. With
-//! `-- --keep` the private Redis stays up afterwards, for `redisq dash` and `redisq stats`.
+//! `-- --keep` the private Redis stays up afterwards, for `redisq web` (the dashboard),
+//! `redisq dash` and `redisq stats`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -49,10 +50,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         println!(
             "\nThe private Redis keeps running until Ctrl-C. Look around with:\n  \
-             cargo run -p redisq-cli -- --redis {} --namespace {NAMESPACE} dash\n  \
-             cargo run -p redisq-cli -- --redis {} --namespace {NAMESPACE} stats",
-            server.url(),
-            server.url()
+             cargo run -p redisq-cli -- --redis {url} --namespace {NAMESPACE} web\n    \
+             then open the dashboard at http://127.0.0.1:8080/\n  \
+             cargo run -p redisq-cli -- --redis {url} --namespace {NAMESPACE} dash\n  \
+             cargo run -p redisq-cli -- --redis {url} --namespace {NAMESPACE} stats",
+            url = server.url(),
         );
         tokio::signal::ctrl_c().await?;
     }
