@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::join_all;
 use serde_json::json;
 
 use super::convert;
@@ -19,10 +20,13 @@ const STATS_HISTORY_DAYS: usize = 90;
 
 /// `GET /queues`: a snapshot of every queue.
 pub(crate) async fn list_queues(State(st): State<AppState>) -> ApiResult<Response> {
-    let mut queues = Vec::new();
-    for q in st.inspector.queues().await? {
-        let info = st.inspector.queue_info(&q).await?;
-        queues.push(convert::queue_snapshot(&info));
+    let names = st.inspector.queues().await?;
+    // All queues at once: the reads share one multiplexed connection, so 200 queues cost
+    // about one round trip's wait instead of 200.
+    let infos = join_all(names.iter().map(|q| st.inspector.queue_info(q))).await;
+    let mut queues = Vec::with_capacity(infos.len());
+    for info in infos {
+        queues.push(convert::queue_snapshot(&info?));
     }
     Ok(Json(json!({ "queues": queues })).into_response())
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use futures_util::future::join_all;
 use redisq::QueueInfo;
 
 use super::chart::{Day, bars};
@@ -28,16 +29,25 @@ pub(crate) async fn page(
         Ok(n) => n,
         Err(e) => return ctx.failure("Could not list the queues", &e),
     };
+    // Every queue's reads at once: they share one multiplexed connection, so 200 queues
+    // cost about one round trip's wait instead of 400.
+    let inspector = &st.inspector;
+    let reads = join_all(names.iter().map(|name| async move {
+        let info = inspector.queue_info(name).await;
+        let history = inspector.history(name, days).await;
+        (info, history)
+    }))
+    .await;
     let mut infos = Vec::with_capacity(names.len());
     let mut history: Vec<Day> = Vec::new();
-    for name in &names {
-        match st.inspector.queue_info(name).await {
+    for (info, h) in reads {
+        match info {
             Ok(info) => infos.push(info),
             // A queue deleted between the two calls is simply left out.
             Err(e) if e.is_queue_not_found() => continue,
             Err(e) => return ctx.failure("Could not read a queue", &e),
         }
-        match st.inspector.history(name, days).await {
+        match h {
             Ok(h) => {
                 // Newest first from the inspector; the chart wants oldest first.
                 for (i, d) in h.iter().rev().enumerate() {
