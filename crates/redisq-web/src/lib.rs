@@ -28,6 +28,7 @@
 //! ```
 
 mod api;
+mod bulk;
 mod metrics;
 mod pages;
 mod state;

@@ -11,8 +11,8 @@ use redisq::{Inspector, Server, Task, TaskContext, TaskOption};
 use tokio::sync::{Notify, mpsc};
 
 use common::{
-    DropProbe, Env, counter, decode_server_info, fast_config, recv, task_hash, task_msg,
-    task_state, wait_for_state, wait_until,
+    DropProbe, Env, counter, decode_server_info, fast_config, never_finishing, recv, task_hash,
+    task_msg, task_state, wait_for_state, wait_until,
 };
 
 type Conn = redis::aio::MultiplexedConnection;
@@ -55,20 +55,8 @@ async fn shutdown_requeues_a_stuck_task_at_the_front() {
         .await
         .expect("enqueue");
     let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, bool)>();
-    let handler = move |ctx: TaskContext, _task: Task| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send(("started", false));
-            let _probe = DropProbe {
-                label: "dropped",
-                ctx,
-                tx: tx.clone(),
-            };
-            // Ignores cancellation altogether.
-            std::future::pending::<()>().await;
-            Ok(())
-        }
-    };
+    // Ignores cancellation altogether.
+    let handler = never_finishing("dropped", tx);
     let config = fast_config()
         .concurrency(1)
         .shutdown_timeout(Duration::from_secs(1));

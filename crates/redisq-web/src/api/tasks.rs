@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::convert::{self, ListedTask, Workers};
 use super::{ApiError, ApiResult, Writable, page_options};
+use crate::bulk::{AllAction, apply_all};
 use crate::state::AppState;
 
 /// Where tasks are listed and acted on: a state of the queue, or a group.
@@ -426,6 +427,28 @@ where
     (ok, failed)
 }
 
+/// `action` on every task of `src`; not found where asynqmon has no such route.
+async fn all(
+    insp: &Inspector,
+    qname: &str,
+    src: Source<'_>,
+    action: AllAction,
+) -> ApiResult<usize> {
+    let (state, group) = match src {
+        Source::Active => (TaskState::Active, ""),
+        Source::Pending => (TaskState::Pending, ""),
+        Source::Scheduled => (TaskState::Scheduled, ""),
+        Source::Retry => (TaskState::Retry, ""),
+        Source::Archived => (TaskState::Archived, ""),
+        Source::Completed => (TaskState::Completed, ""),
+        Source::Group(g) => (TaskState::Aggregating, g),
+    };
+    match apply_all(insp, qname, state, group, action).await {
+        Some(n) => Ok(n?),
+        None => Err(ApiError::not_found()),
+    }
+}
+
 async fn bulk_action(
     insp: &Inspector,
     qname: &str,
@@ -441,35 +464,15 @@ async fn bulk_action(
     }
     let resp = match bulk {
         Bulk::DeleteAll => {
-            let n = match src {
-                Source::Pending => insp.delete_all_pending_tasks(qname).await?,
-                Source::Scheduled => insp.delete_all_scheduled_tasks(qname).await?,
-                Source::Retry => insp.delete_all_retry_tasks(qname).await?,
-                Source::Archived => insp.delete_all_archived_tasks(qname).await?,
-                Source::Completed => insp.delete_all_completed_tasks(qname).await?,
-                Source::Group(g) => insp.delete_all_aggregating_tasks(qname, g).await?,
-                Source::Active => unreachable!("no delete_all route for active tasks"),
-            };
+            let n = all(insp, qname, src, AllAction::Delete).await?;
             Json(json!({ "deleted": n })).into_response()
         }
         Bulk::RunAll => {
-            let n = match src {
-                Source::Scheduled => insp.run_all_scheduled_tasks(qname).await?,
-                Source::Retry => insp.run_all_retry_tasks(qname).await?,
-                Source::Archived => insp.run_all_archived_tasks(qname).await?,
-                Source::Group(g) => insp.run_all_aggregating_tasks(qname, g).await?,
-                _ => unreachable!("no run_all route for {src:?}"),
-            };
+            let n = all(insp, qname, src, AllAction::Run).await?;
             Json(json!({ "scheduled": n })).into_response()
         }
         Bulk::ArchiveAll => {
-            let n = match src {
-                Source::Pending => insp.archive_all_pending_tasks(qname).await?,
-                Source::Scheduled => insp.archive_all_scheduled_tasks(qname).await?,
-                Source::Retry => insp.archive_all_retry_tasks(qname).await?,
-                Source::Group(g) => insp.archive_all_aggregating_tasks(qname, g).await?,
-                _ => unreachable!("no archive_all route for {src:?}"),
-            };
+            let n = all(insp, qname, src, AllAction::Archive).await?;
             Json(json!({ "archived": n })).into_response()
         }
         Bulk::CancelAll => {

@@ -5,9 +5,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use redisq::{Inspector, TaskState};
+use redisq::Inspector;
 
 use super::{Ctx, FLASH_COOKIE, parse_state};
+use crate::bulk::{AllAction, apply_all};
 use crate::state::{AppState, parse_form, set_cookie};
 
 /// A form body.
@@ -196,33 +197,25 @@ pub(crate) async fn state_action(
         return done(&ctx, &form, result);
     }
     let group = form.get("group").unwrap_or("");
-    let i = &st.inspector;
-    use TaskState as S;
-    let r = match (action.as_str(), state) {
-        ("run_all", S::Scheduled) => i.run_all_scheduled_tasks(&q).await,
-        ("run_all", S::Retry) => i.run_all_retry_tasks(&q).await,
-        ("run_all", S::Archived) => i.run_all_archived_tasks(&q).await,
-        ("run_all", S::Aggregating) => i.run_all_aggregating_tasks(&q, group).await,
-        ("archive_all", S::Pending) => i.archive_all_pending_tasks(&q).await,
-        ("archive_all", S::Scheduled) => i.archive_all_scheduled_tasks(&q).await,
-        ("archive_all", S::Retry) => i.archive_all_retry_tasks(&q).await,
-        ("archive_all", S::Aggregating) => i.archive_all_aggregating_tasks(&q, group).await,
-        ("delete_all", S::Pending) => i.delete_all_pending_tasks(&q).await,
-        ("delete_all", S::Scheduled) => i.delete_all_scheduled_tasks(&q).await,
-        ("delete_all", S::Retry) => i.delete_all_retry_tasks(&q).await,
-        ("delete_all", S::Archived) => i.delete_all_archived_tasks(&q).await,
-        ("delete_all", S::Completed) => i.delete_all_completed_tasks(&q).await,
-        ("delete_all", S::Aggregating) => i.delete_all_aggregating_tasks(&q, group).await,
-        _ => {
-            return done(
-                &ctx,
-                &form,
-                Err(format!(
-                    "{action} is not possible on {} tasks",
-                    state.as_str()
-                )),
-            );
-        }
+    let what = match action.as_str() {
+        "run_all" => Some(AllAction::Run),
+        "archive_all" => Some(AllAction::Archive),
+        "delete_all" => Some(AllAction::Delete),
+        _ => None,
+    };
+    let applied = match what {
+        Some(what) => apply_all(&st.inspector, &q, state, group, what).await,
+        None => None,
+    };
+    let Some(r) = applied else {
+        return done(
+            &ctx,
+            &form,
+            Err(format!(
+                "{action} is not possible on {} tasks",
+                state.as_str()
+            )),
+        );
     };
     let verb = match action.as_str() {
         "run_all" => "Moved to pending",

@@ -182,6 +182,7 @@ impl Server {
             stop: stop.clone(),
             abort: abort.clone(),
             tracker: tracker.clone(),
+            handover_queue: worker::handover_queue(&shared.config),
         });
         // Each component runs under a supervisor that restarts it if it panics.
         let log = &shared.log;

@@ -39,6 +39,20 @@ pub(crate) struct Workers {
     pub(crate) abort: CancellationToken,
     /// Every worker future, so shutdown can wait for them.
     pub(crate) tracker: TaskTracker,
+    /// The queue whose slots go straight on to its next task (see [`handover_queue`]).
+    pub(crate) handover_queue: Option<String>,
+}
+
+/// The queue a worker may stay on after a success, taking its next task through the
+/// completer: the dispatcher would pick it anyway when the server has one queue, or strict
+/// priority and it is the first queue. With weighted queues every slot's queue is drawn by the
+/// dispatcher, so the shares hold.
+pub(crate) fn handover_queue(config: &super::config::Config) -> Option<String> {
+    if config.queues.len() == 1 || config.strict_priority {
+        queue_order(&config.queues, true).into_iter().next()
+    } else {
+        None
+    }
 }
 
 impl Workers {
@@ -114,15 +128,9 @@ impl Workers {
                 took: started.elapsed(),
             };
             cancel.cancel();
-            // The slot may go straight on to the next task of this queue when that is what
-            // the dispatcher would pick anyway: the server has one queue, or strict priority
-            // and this is its first queue. (With weighted queues every slot's queue is drawn
-            // by the dispatcher, so the shares hold.)
-            let config = &shared.config;
-            let next_here = !self.stop.is_cancelled()
-                && (config.queues.len() == 1
-                    || (config.strict_priority
-                        && queue_order(&config.queues, true).first() == Some(&queue)));
+            // The slot may go straight on to the next task of this queue.
+            let next_here =
+                !self.stop.is_cancelled() && self.handover_queue.as_deref() == Some(&*queue);
             self.finish(&active, &ctx, &task, outcome, next_here, &report)
                 .await
         }
