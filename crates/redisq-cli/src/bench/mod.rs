@@ -7,6 +7,7 @@
 
 mod modes;
 mod private_redis;
+mod scale;
 mod stats;
 
 use std::error::Error;
@@ -37,6 +38,12 @@ pub(crate) enum Mode {
     Idle,
     /// Schedule N tasks due at whole seconds (R per second); lateness after the due time.
     Scheduled,
+    /// `--servers` S servers on one queue: idle Redis load, then N tasks at rate R, each
+    /// arriving at an idle fleet (Redis cost per task, pickup latency).
+    Fleet,
+    /// Redis memory per pending and per retained completed task; the worker's RSS with C
+    /// tasks active at once.
+    Memory,
 }
 
 impl fmt::Display for Mode {
@@ -47,6 +54,8 @@ impl fmt::Display for Mode {
             Mode::E2e => "e2e",
             Mode::Idle => "idle",
             Mode::Scheduled => "scheduled",
+            Mode::Fleet => "fleet",
+            Mode::Memory => "memory",
         })
     }
 }
@@ -79,6 +88,16 @@ pub(crate) struct BenchArgs {
     /// How long to observe an idle server, in seconds (idle).
     #[arg(long, default_value_t = 10)]
     pub(crate) seconds: u64,
+    /// Queues with weights for `process`, e.g. `critical:6,default:3,low:1`: each queue is
+    /// prefilled with N tasks and the run ends after N in all; reports each queue's share.
+    #[arg(long)]
+    pub(crate) queues: Option<String>,
+    /// Strict priority instead of weighted (with `--queues`).
+    #[arg(long)]
+    pub(crate) strict: bool,
+    /// Servers in the fleet (fleet), each with its own connections.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) servers: usize,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
@@ -124,8 +143,16 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
     if args.n == 0 || args.concurrency == 0 {
         return Err("-n and --concurrency must be at least 1".into());
     }
-    if args.batch == Some(0) || args.rate == 0 || args.seconds == 0 {
-        return Err("--batch, --rate and --seconds must be at least 1".into());
+    if args.batch == Some(0) || args.rate == 0 || args.seconds == 0 || args.servers == 0 {
+        return Err("--batch, --rate, --seconds and --servers must be at least 1".into());
+    }
+    let queues = args
+        .queues
+        .as_deref()
+        .map(scale::parse_queues)
+        .transpose()?;
+    if queues.is_some() && args.mode != Mode::Process {
+        return Err("--queues applies to the process mode only".into());
     }
     let target = Target::open(args.redis.as_deref()).await?;
     if args.redis.is_some() {
@@ -133,10 +160,15 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
     }
     let report = match args.mode {
         Mode::Enqueue => modes::enqueue(&args, &target).await?,
-        Mode::Process => modes::process(&args, &target).await?,
+        Mode::Process => match &queues {
+            Some(q) => scale::process_weighted(&args, &target, q).await?,
+            None => modes::process(&args, &target).await?,
+        },
         Mode::E2e => modes::e2e(&args, &target).await?,
         Mode::Idle => modes::idle(&args, &target).await?,
         Mode::Scheduled => modes::scheduled(&args, &target).await?,
+        Mode::Fleet => scale::fleet(&args, &target).await?,
+        Mode::Memory => scale::memory(&args, &target).await?,
     };
     if args.redis.is_some() {
         stats::delete_namespace(&mut target.raw().await?, NAMESPACE).await?;

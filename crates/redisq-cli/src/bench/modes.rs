@@ -1,4 +1,4 @@
-//! The four benchmark modes.
+//! The single-server benchmark modes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,18 +10,18 @@ use tokio::sync::{Mutex, oneshot};
 
 use super::{BenchArgs, BoxError, NAMESPACE, RedisStats, Target, secs};
 
-async fn client(target: &Target) -> Result<Client, BoxError> {
+pub(crate) async fn client(target: &Target) -> Result<Client, BoxError> {
     Ok(Client::builder(target.opt.clone())
         .namespace(Namespace::new(NAMESPACE)?)
         .connect()
         .await?)
 }
 
-fn payload(size: usize) -> Vec<u8> {
+pub(crate) fn payload(size: usize) -> Vec<u8> {
     vec![b'x'; size]
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -91,7 +91,7 @@ pub(crate) async fn enqueue(
     }))
 }
 
-fn bench_config(concurrency: usize) -> Config {
+pub(crate) fn bench_config(concurrency: usize) -> Config {
     Config::new()
         .namespace(Namespace::new(NAMESPACE).expect("the bench namespace is valid"))
         .concurrency(concurrency)
@@ -171,7 +171,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// Latency report of recorded nanosecond samples.
-fn latency_report(mut l: Vec<u64>) -> serde_json::Value {
+pub(crate) fn latency_report(mut l: Vec<u64>) -> serde_json::Value {
     l.sort_unstable();
     json!({
         "p50": percentile(&l, 50.0),
