@@ -68,7 +68,8 @@ impl fmt::Debug for CompareOptions {
 }
 
 impl CompareOptions {
-    /// The defaults: tolerance ±2 s, nothing ignored, ZSETs in order, no patches.
+    /// The defaults: tolerance ±2 s, nothing ignored but redisq's extension keys, ZSETs in
+    /// order, no patches.
     pub fn new() -> CompareOptions {
         CompareOptions::default()
     }
@@ -108,12 +109,24 @@ impl CompareOptions {
     }
 
     fn ignores(&self, normalized_key: &str) -> bool {
-        self.ignore_keys.iter().any(|k| k == normalized_key)
+        // redisq's own extension keys (`<ns>:redisq:…`, `<ns>:{q}:redisq:…`) are outside
+        // asynq's layout, so no recording holds them; Go asynq never reads them.
+        is_redisq_extension(normalized_key)
+            || self.ignore_keys.iter().any(|k| k == normalized_key)
             || self
                 .ignore_key_prefixes
                 .iter()
                 .any(|p| normalized_key.starts_with(p.as_str()))
     }
+}
+
+/// Whether a key is one of redisq's extensions, which asynq's recordings cannot contain.
+pub(crate) fn is_redisq_extension(normalized_key: &str) -> bool {
+    // The first segment is the namespace, which may itself be called `redisq`.
+    normalized_key
+        .split(':')
+        .skip(1)
+        .any(|segment| segment == "redisq")
 }
 
 /// One difference between the expectation and the actual data.
@@ -851,4 +864,19 @@ fn compare_proto(p: &ExpectedProto, a: &[u8], path: &str, ctx: &Ctx<'_>, out: &m
 
 fn short_name(message: &str) -> &str {
     message.rsplit('.').next().unwrap_or(message)
+}
+
+#[cfg(test)]
+mod extension_tests {
+    use super::is_redisq_extension;
+
+    #[test]
+    fn redisq_extension_keys_are_recognised_but_not_asynq_keys() {
+        assert!(is_redisq_extension("asynq:{default}:redisq:wake"));
+        assert!(is_redisq_extension("asynq:redisq:wakeup"));
+        assert!(!is_redisq_extension("asynq:{default}:pending"));
+        // A namespace or a queue called redisq is not an extension.
+        assert!(!is_redisq_extension("redisq:{default}:pending"));
+        assert!(!is_redisq_extension("asynq:{redisq}:pending"));
+    }
 }

@@ -159,14 +159,14 @@ impl Rdb {
         let qk = self.keys.queue(queue);
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(scripts::ENQUEUE_BATCH.get_hash())
-            .arg(3)
+            .arg(4)
             .arg(qk.pending())
             .arg(qk.scheduled())
             .arg(qk.groups())
+            .arg(qk.wake())
             .arg(qk.task_prefix())
             .arg(qk.group_prefix())
             .arg(self.keys.wakeup_channel())
-            .arg(format!("p:{queue}"))
             .arg(format!("s:{queue}"));
         for r in reqs {
             let (kind, num, group) = match &r.placement {
@@ -195,36 +195,26 @@ impl Rdb {
         let qk = self.keys.queue(&r.queue);
         let task_key = qk.task(&r.id);
         let id = r.id.as_bytes();
-        // Decision D10: scripts wake idle redisq servers through this channel.
+        // Decision D10: scripts wake idle forwarders through this channel; new pending work
+        // wakes one idle processor through the queue's wake list.
         let wake = self.keys.wakeup_channel();
-        let (wake, pending_msg, sched_msg) = (
-            wake.as_bytes(),
-            format!("p:{}", r.queue),
-            format!("s:{}", r.queue),
-        );
-        let (pending_msg, sched_msg) = (pending_msg.as_bytes(), sched_msg.as_bytes());
+        let (wake, sched_msg) = (wake.as_bytes(), format!("s:{}", r.queue));
+        let sched_msg = sched_msg.as_bytes();
         match (&r.placement, &r.unique) {
             (Placement::Pending { now_ns }, None) => {
                 let now = now_ns.to_string();
                 evalsha(
                     &scripts::ENQUEUE,
-                    &[&task_key, &qk.pending()],
-                    &[&r.msg, id, now.as_bytes(), wake, pending_msg],
+                    &[&task_key, &qk.pending(), &qk.wake()],
+                    &[&r.msg, id, now.as_bytes()],
                 )
             }
             (Placement::Pending { now_ns }, Some((lock, ttl))) => {
                 let (now, ttl) = (now_ns.to_string(), ttl.to_string());
                 evalsha(
                     &scripts::ENQUEUE_UNIQUE,
-                    &[lock, &task_key, &qk.pending()],
-                    &[
-                        id,
-                        ttl.as_bytes(),
-                        &r.msg,
-                        now.as_bytes(),
-                        wake,
-                        pending_msg,
-                    ],
+                    &[lock, &task_key, &qk.pending(), &qk.wake()],
+                    &[id, ttl.as_bytes(), &r.msg, now.as_bytes()],
                 )
             }
             (Placement::Scheduled { at_secs, group }, None) => {

@@ -68,9 +68,10 @@ impl Keys {
         format!("{}:scheduler_history:{entry_id}", self.ns)
     }
 
-    /// Pub/sub channel on which redisq wakes idle servers (Go asynq ignores it).
-    /// Messages are `p:<queue>` (a pending list became non-empty) and `s:<queue>` (a new
-    /// earliest scheduled task).
+    /// Pub/sub channel on which redisq wakes idle forwarders (Go asynq ignores it).
+    /// Messages are `s:<queue>` (a new earliest scheduled task). Servers also still act on
+    /// `p:<queue>` (a pending list became non-empty), which redisq no longer publishes: idle
+    /// processors wait on the queue's wake list instead (see `QueueKeys::wake`).
     pub(crate) fn wakeup_channel(&self) -> String {
         format!("{}:redisq:wakeup", self.ns)
     }
@@ -150,6 +151,13 @@ impl QueueKeys {
 
     pub(crate) fn paused(&self) -> String {
         self.key("paused")
+    }
+
+    /// LIST holding at most one wake-up marker: pushed when the pending list goes from empty
+    /// to non-empty, taken by one idle server blocked on it (`BLPOP`), so that new work
+    /// wakes one server rather than the whole fleet. Go asynq ignores it.
+    pub(crate) fn wake(&self) -> String {
+        self.key("redisq:wake")
     }
 
     pub(crate) fn processed_total(&self) -> String {

@@ -14,6 +14,7 @@ pub(crate) mod proto;
 mod read;
 mod scheduler;
 pub(crate) mod scripts;
+mod wake;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -51,6 +52,11 @@ impl Rdb {
 
     pub(crate) fn keys(&self) -> &Keys {
         &self.keys
+    }
+
+    /// True on a Redis Cluster.
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.conn.is_cluster()
     }
 
     /// A handle usable with redis-rs commands.

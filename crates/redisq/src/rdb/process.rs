@@ -249,10 +249,9 @@ impl Rdb {
             .key(qk.lease())
             .key(qk.pending())
             .key(qk.task(&msg.id))
+            .key(qk.wake())
             .arg(&msg.id)
             .arg(unix_nanos(now))
-            .arg(self.keys.wakeup_channel())
-            .arg(format!("p:{}", msg.queue))
             .invoke_async(&mut self.conn())
             .await;
         completion_outcome(reply, "requeue", msg)
@@ -444,9 +443,8 @@ impl Rdb {
         let qk = self.keys.queue(queue);
         let (now_s, now_ns) = (unix_secs(now).to_string(), unix_nanos(now).to_string());
         let (task_prefix, group_prefix) = (qk.task_prefix(), qk.group_prefix());
-        let (pending, groups) = (qk.pending(), qk.groups());
+        let (pending, groups, wake) = (qk.pending(), qk.groups(), qk.wake());
         let batch = FORWARD_BATCH.to_string();
-        let (wake, wake_msg) = (self.keys.wakeup_channel(), format!("p:{queue}"));
         let mut sources = vec![qk.scheduled(), qk.retry()];
         let mut moved = 0;
         let mut next: Option<i64> = None;
@@ -456,15 +454,13 @@ impl Rdb {
                 .map(|src| {
                     evalsha(
                         &scripts::FORWARD,
-                        &[src, &pending, &groups],
+                        &[src, &pending, &groups, &wake],
                         &[
                             now_s.as_bytes(),
                             task_prefix.as_bytes(),
                             now_ns.as_bytes(),
                             group_prefix.as_bytes(),
                             batch.as_bytes(),
-                            wake.as_bytes(),
-                            wake_msg.as_bytes(),
                         ],
                     )
                 })

@@ -203,6 +203,8 @@ async fn dequeue_moves_the_oldest_pending_task_and_leases_it() {
             "asynq:queues",
             "asynq:{default}:active",
             "asynq:{default}:lease",
+            // No server took the wake-up marker the first enqueue pushed.
+            "asynq:{default}:redisq:wake",
             "asynq:{default}:t:t1",
             "asynq:{default}:t:t2",
         ])
@@ -395,6 +397,7 @@ async fn mark_complete_moves_the_task_to_completed() {
         key_set(&[
             "asynq:queues",
             "asynq:{default}:completed",
+            "asynq:{default}:redisq:wake",
             "asynq:{default}:t:t1",
             "asynq:{default}:processed:2026-11-28",
             "asynq:{default}:processed",

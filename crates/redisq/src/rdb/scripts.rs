@@ -29,6 +29,7 @@ scripts! {
     ADD_TO_GROUP => "add_to_group.lua",
     ADD_TO_GROUP_UNIQUE => "add_to_group_unique.lua",
     DEQUEUE => "dequeue.lua",
+    WAKE => "wake.lua",
     DONE => "done.lua",
     MARK_COMPLETE => "mark_complete.lua",
     REQUEUE => "requeue.lua",

@@ -6,7 +6,8 @@
 //! and lease extension, on a thread of its own), the [`forwarder`] (due scheduled and retry
 //! tasks), the [`recoverer`] (expired leases), the [`janitor`] (completed tasks
 //! past retention), the [`syncer`] (writes that failed while Redis was away), the
-//! [`subscriber`] (cancellation and wake-ups), the [`aggregator`] and the [`healthcheck`].
+//! [`subscriber`] (cancellation and forwarder wake-ups), the [`waker`] (wakes the idle
+//! processor, one server per arrival), the [`aggregator`] and the [`healthcheck`].
 //! [`state`] holds what they share. Components are supervised: one that panics is logged and
 //! restarted.
 
@@ -24,6 +25,7 @@ mod recoverer;
 mod state;
 mod subscriber;
 mod syncer;
+mod waker;
 mod worker;
 
 use std::collections::HashMap;
@@ -127,6 +129,7 @@ impl Server {
             active: Mutex::new(HashMap::new()),
             redis_errors: RateLimited::new(std::time::Duration::from_secs(3)),
             wake_processor: tokio::sync::Notify::new(),
+            processor_idle: tokio::sync::watch::Sender::new(false),
             wake_forwarder: tokio::sync::Notify::new(),
             config,
         });
@@ -222,6 +225,15 @@ impl Server {
                 log.clone(),
                 done.clone(),
                 move || syncer::run(s.clone(), syncer.clone(), d.clone()),
+            ));
+        }
+        for queues in waker::listener_groups(&shared) {
+            let (s, st) = (shared.clone(), stop.clone());
+            components.push(supervise::spawn(
+                "waker",
+                log.clone(),
+                stop.clone(),
+                move || waker::run(s.clone(), queues.clone(), st.clone()),
             ));
         }
         let processor = supervise::spawn("processor", log.clone(), stop.clone(), move || {

@@ -30,6 +30,8 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
     let interval = shared.config.task_check_interval;
     // Whether the last fetch filled every free slot (more tasks are likely waiting).
     let mut backlog = false;
+    // Whether this fetch is the first after an idle period.
+    let mut woken = false;
     loop {
         let first = tokio::select! {
             _ = stop.cancelled() => return,
@@ -58,6 +60,12 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
         // they are active with a lease already.
         let (tasks, failure) = fetch(shared, slots).await;
         let dry = tasks.len() < slots;
+        if woken && !dry {
+            // This server was woken and more work may wait than it can take: wake another
+            // idle server (the waker takes one server per marker).
+            relay(shared, &tasks);
+        }
+        woken = false;
         backlog = !dry;
         for d in tasks {
             let Some(permit) = permits.pop() else { break };
@@ -73,14 +81,16 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
             if !idle(shared, stop, interval).await {
                 return;
             }
+            woken = true;
         }
     }
 }
 
-/// Waits until a redisq client wakes the processor, or, every
+/// Waits until the waker wakes the processor (new work arrived), or, every
 /// interval/2 + [0, interval) like asynq's poll, a cheap probe finds pending tasks (enqueued
-/// by Go clients, which send no wake-up). Returns false when the processor must stop.
+/// by Go clients, which push no wake-up marker). Returns false when the processor must stop.
 async fn idle(shared: &Shared, stop: &CancellationToken, interval: Duration) -> bool {
+    let _idle = IdleFlag::raise(shared);
     loop {
         let half = interval / 2;
         let jitter = rand::rng().random_range(0..=interval.as_millis().max(1) as u64);
@@ -97,6 +107,40 @@ async fn idle(shared: &Shared, stop: &CancellationToken, interval: Duration) -> 
                 return true;
             }
         }
+    }
+}
+
+/// Hands a wake-up on for each queue this fetch took tasks from, in the background.
+fn relay(shared: &Arc<Shared>, tasks: &[Dequeued]) {
+    let mut queues: Vec<String> = Vec::new();
+    for t in tasks {
+        if !queues.contains(&t.queue) {
+            queues.push(t.queue.clone());
+        }
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        for q in queues {
+            if let Err(e) = shared.rdb.wake_one(&q).await {
+                shared.redis_error("could not wake another server", &e);
+            }
+        }
+    });
+}
+
+/// Marks the processor idle while it lives, so the waker listens only then.
+struct IdleFlag<'a>(&'a Shared);
+
+impl<'a> IdleFlag<'a> {
+    fn raise(shared: &'a Shared) -> Self {
+        shared.processor_idle.send_replace(true);
+        IdleFlag(shared)
+    }
+}
+
+impl Drop for IdleFlag<'_> {
+    fn drop(&mut self) {
+        self.0.processor_idle.send_replace(false);
     }
 }
 

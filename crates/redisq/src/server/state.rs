@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) redis_errors: RateLimited,
     /// Wakes the idle processor.
     pub(crate) wake_processor: tokio::sync::Notify,
+    /// Whether the processor is idle (every queue ran dry); the waker listens only then.
+    pub(crate) processor_idle: tokio::sync::watch::Sender<bool>,
     /// Wakes the forwarder when an earlier scheduled or retry task appears.
     pub(crate) wake_forwarder: tokio::sync::Notify,
 }

@@ -110,6 +110,30 @@ impl RedisConn {
         }
     }
 
+    /// A separate connection for one blocking command at a time (`BLPOP`), which would hold
+    /// up every other caller of a shared connection. Standalone servers get one socket
+    /// instead of a pool.
+    pub(crate) async fn reopen_dedicated(&self) -> Result<RedisConn> {
+        match self.opt.as_deref() {
+            Some(RedisConnOpt::Standalone(o)) => {
+                let single = RedisConnOpt::Standalone(o.clone().pool_size(1));
+                RedisConn::connect(&single).await
+            }
+            Some(opt) => RedisConn::connect(opt).await,
+            None => Ok(self.clone()),
+        }
+    }
+
+    /// How long a reply may take before the connection gives up on it (`None`: no limit).
+    pub(crate) fn response_timeout(&self) -> Option<std::time::Duration> {
+        match self.opt.as_deref() {
+            Some(RedisConnOpt::Standalone(o)) => o.timeouts.response(),
+            Some(RedisConnOpt::Cluster(o)) => o.timeouts.response(),
+            Some(RedisConnOpt::Sentinel(o)) => o.timeouts.response(),
+            None => None,
+        }
+    }
+
     /// A dedicated pub/sub connection (to the master for Sentinel, to a seed node for a
     /// Cluster, where published messages reach every node).
     pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub> {

@@ -237,6 +237,11 @@ impl Rdb {
                 go_quote(queue)
             )));
         }
+        // Idle servers wait for a wake-up; without one they would find the queue's tasks
+        // only at their next probe.
+        if let Err(e) = self.wake_one(queue).await {
+            tracing::debug!(error = %e, queue, "could not wake a server after unpausing");
+        }
         Ok(())
     }
 

@@ -4,21 +4,21 @@
 -- KEYS[1] pending list
 -- KEYS[2] scheduled zset
 -- KEYS[3] groups set
+-- KEYS[4] wake list: when the pending list was empty, one idle redisq server is woken
 -- ARGV[1] task key prefix `<ns>:{q}:t:`
 -- ARGV[2] group key prefix `<ns>:{q}:g:`
--- ARGV[3] wake-up channel (decision D10), or "" for none
--- ARGV[4] wake-up message for pending tasks
--- ARGV[5] wake-up message for scheduled tasks
--- ARGV[6..] 7 fields per task: kind ("p" pending, "s" scheduled, "g" group), task id,
+-- ARGV[3] wake-up channel of idle forwarders (decision D10), or "" for none
+-- ARGV[4] wake-up message for scheduled tasks
+-- ARGV[5..] 7 fields per task: kind ("p" pending, "s" scheduled, "g" group), task id,
 --   encoded TaskMessage, number (p: now in unix ns; s: process-at in unix s; g: now in unix s),
 --   group name or "", unique lock key or "", lock TTL in seconds (or "")
 -- Task hashes, group zsets and lock keys are derived from ARGV; all carry the queue's hash
--- tag, so they live in the slot of KEYS[1..3].
+-- tag, so they live in the slot of KEYS[1..4].
 -- Returns one code per task: 1 added, 0 task ID conflict, -1 unique lock held.
 local out = {}
 local woke_pending = false
 local scheduled = false
-for i = 6, #ARGV, 7 do
+for i = 5, #ARGV, 7 do
     local kind, id, msg, num = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
     local group, lock, ttl = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
     local key = ARGV[1] .. id
@@ -50,12 +50,13 @@ for i = 6, #ARGV, 7 do
     end
     out[#out + 1] = code
 end
-if ARGV[3] ~= "" then
-    if woke_pending then
-        redis.call("PUBLISH", ARGV[3], ARGV[4])
+if woke_pending then
+    -- Wake one idle server: at most one marker waits in the wake list.
+    if redis.call("LLEN", KEYS[4]) == 0 then
+        redis.call("RPUSH", KEYS[4], "1")
     end
-    if scheduled then
-        redis.call("PUBLISH", ARGV[3], ARGV[5])
-    end
+end
+if scheduled and ARGV[3] ~= "" then
+    redis.call("PUBLISH", ARGV[3], ARGV[4])
 end
 return out

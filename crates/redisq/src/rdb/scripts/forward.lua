@@ -2,19 +2,18 @@
 -- KEYS[1] source zset (scheduled or retry)
 -- KEYS[2] pending list
 -- KEYS[3] groups set
+-- KEYS[4] wake list of the queue
 -- ARGV[1] current time, unix seconds (due when score <= it; also the group score)
 -- ARGV[2] task key prefix `<ns>:{q}:t:`
 -- ARGV[3] current time, unix nanoseconds (pending_since)
 -- ARGV[4] group key prefix `<ns>:{q}:g:`
 -- ARGV[5] maximum number of tasks handled by this call
--- ARGV[6] wake-up channel (decision D10), or "" for none
--- ARGV[7] wake-up message
 -- Task hashes and group zsets are derived from ARGV[2] and ARGV[4]; both prefixes carry the
--- queue's hash tag, so those keys live in the slot of KEYS[1..3].
+-- queue's hash tag, so those keys live in the slot of KEYS[1..4].
 -- Returns {handled, moved, next}: handled counts the due IDs taken from the source (call
 -- again while it equals ARGV[5]); moved leaves out IDs dropped because their task hash is
 -- gone; next is the earliest remaining score (unix s), or -1 when the source is empty.
--- When a task went to pending, idle redisq servers are woken on ARGV[6].
+-- When a task went to pending, one idle redisq server is woken through KEYS[4].
 -- Decision D3: a task with a group goes to its group, and the group is registered in
 -- KEYS[3] (asynq forgets that SADD).
 local ids = redis.call("ZRANGE", KEYS[1], "-inf", ARGV[1], "BYSCORE", "LIMIT", 0, ARGV[5])
@@ -37,8 +36,11 @@ for _, id in ipairs(ids) do
         moved = moved + 1
     end
 end
-if to_pending > 0 and ARGV[6] ~= "" then
-    redis.call("PUBLISH", ARGV[6], ARGV[7])
+if to_pending > 0 then
+    -- Wake one idle server: at most one marker waits in the wake list.
+    if redis.call("LLEN", KEYS[4]) == 0 then
+        redis.call("RPUSH", KEYS[4], "1")
+    end
 end
 local first = redis.call("ZRANGE", KEYS[1], 0, 0, "WITHSCORES")
 local next_due = -1
