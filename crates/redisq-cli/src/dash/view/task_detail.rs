@@ -69,12 +69,17 @@ pub(crate) fn task_lines(task: &TaskRow, hex: bool, now: SystemTime) -> Vec<Line
         field("Queue", clean(&task.queue)),
         field("Type", clean(&task.task_type)),
         field("State", task.state.name()),
+    ];
+    if let Some((percent, message)) = &task.progress {
+        lines.push(field("Progress", format!("{percent}% {}", clean(message))));
+    }
+    lines.extend([
         field("Group", clean(task.group.as_deref().unwrap_or("-"))),
         field(
             "Retried",
             format!("{} of at most {}", task.retried, task.max_retry),
         ),
-    ];
+    ]);
     let mut errs = task.last_err.lines();
     lines.push(field("Last error", clean(errs.next().unwrap_or("-"))));
     for more in errs {
