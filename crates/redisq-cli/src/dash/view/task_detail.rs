@@ -165,3 +165,31 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
         .find(|i| s.is_char_boundary(*i))
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line<'static>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn progress_is_shown_when_reported() {
+        let now = SystemTime::now();
+        let mut task = TaskRow::default();
+        let without = text(&task_lines(&task, false, now));
+        assert!(!without.iter().any(|l| l.starts_with("Progress")));
+        task.progress = Some((40, "resized\u{7} 2 of 5".to_string()));
+        let with = text(&task_lines(&task, false, now));
+        let line = with
+            .iter()
+            .find(|l| l.starts_with("Progress"))
+            .expect("a progress line");
+        // Control characters are shown escaped, never sent to the terminal.
+        assert!(line.ends_with("40% resized\\u{7} 2 of 5"), "{line}");
+    }
+}
