@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use redisq::{
-    Client, HandlerError, Inspector, RedisClusterClientOpt, Server, Task, TaskContext, TaskOption,
-    TaskState,
+    Client, HandlerError, Inspector, RedisClusterClientOpt, RedisFailoverClientOpt, Server, Task,
+    TaskContext, TaskOption, TaskState,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{Semaphore, mpsc};
@@ -375,6 +375,89 @@ async fn wait_on_a_cluster() {
     }
     let _: () = c.ping().await.expect("ping");
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn wait_through_sentinel() {
+    let group = redisq_test_support::RedisSentinelGroup::start();
+    let opt = RedisFailoverClientOpt::new(group.master_name(), group.sentinel_addrs());
+    let client = Client::connect(opt.clone()).await.expect("client");
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let server = Server::new(opt.clone(), fast_config())
+        .await
+        .expect("server");
+    server.start(gated(tx, gate.clone())).await.expect("start");
+    enqueue(&client, "s", "ok", true).await;
+    assert_eq!(recv(&mut rx).await, "s");
+    let w = spawn_wait(&client, "default", "s");
+    let insp = Inspector::connect(opt).await.expect("inspector");
+    let master = redis::Client::open(format!("redis://{}", group.master_addr()))
+        .expect("master")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("master connection");
+    wait_until("registered", || is_registered(&master, "default", "s")).await;
+    gate.add_permits(1);
+    let info = w.await.expect("join").expect("wait");
+    assert_eq!(info.state, TaskState::Completed);
+    assert_eq!(info.result.as_deref(), Some(&b"r:s"[..]));
+    assert_eq!(
+        insp.task_info("default", "s").await.expect("info").state,
+        TaskState::Completed
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_subscription_comes_back_after_its_connection_is_killed() {
+    let env = Env::start().await;
+    let c = env.conn().await;
+    let insp = Inspector::connect(env.opt()).await.expect("inspector");
+    for id in ["first", "second"] {
+        env.client
+            .enqueue_with(
+                &Task::new("t", id),
+                [TaskOption::task_id(id), TaskOption::process_in(HOUR)],
+            )
+            .await
+            .expect("enqueue");
+    }
+    let numsub = || async {
+        let subs: Vec<(String, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("asynq:redisq:finished")
+            .query_async(&mut c.clone())
+            .await
+            .expect("NUMSUB");
+        subs.first().map_or(0, |(_, n)| *n)
+    };
+    let first = spawn_wait(&env.client, "default", "first");
+    let second = spawn_wait(&env.client, "default", "second");
+    wait_until("registered", || is_registered(&c, "default", "first")).await;
+    wait_until("registered", || is_registered(&c, "default", "second")).await;
+    assert_eq!(numsub().await, 1, "one subscription for the client's waits");
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut c.clone())
+        .await
+        .expect("CLIENT KILL");
+    assert_eq!(killed, 1);
+    // Archived while the subscription may be down: the waiter still learns it (from the
+    // notification, or from the re-check that follows every resubscription).
+    insp.archive_task("default", "first")
+        .await
+        .expect("archive");
+    let info = first.await.expect("join").expect("first");
+    assert_eq!(info.state, TaskState::Archived);
+    wait_until("subscribed again", || async { numsub().await == 1 }).await;
+    insp.archive_task("default", "second")
+        .await
+        .expect("archive");
+    let info = second.await.expect("join").expect("second");
+    assert_eq!(info.state, TaskState::Archived);
 }
 
 /// Reads `MONITOR` lines on a raw connection until one contains `marker`.
