@@ -206,7 +206,9 @@ impl Client {
     /// Errors: [`Error::is_timeout`] when `timeout` passes first (`Duration::MAX` waits
     /// without end); [`Error::is_task_not_found`] when the task does not exist or was deleted
     /// while waiting; [`Error::is_invalid_option`] for an invalid queue name or an empty ID;
-    /// a Redis error when Redis cannot be reached. Dropping the future stops waiting.
+    /// a Redis error when Redis cannot be reached (at the start, or still at the timeout:
+    /// failures in between are retried at the next re-check). Dropping the future stops
+    /// waiting.
     ///
     /// ```no_run
     /// # async fn demo(client: redisq::Client) -> redisq::Result<()> {
@@ -261,11 +263,19 @@ impl Client {
             let now = SystemTime::now();
             let left = deadline.saturating_duration_since(Instant::now());
             let until = add_saturating(now, left.min(REGISTRATION));
-            let check = rdb.wait_check(queue, id, Some(until), now).await?;
-            if let Some(done) = outcome(check, queue, id, seen) {
-                return done;
-            }
-            seen = true;
+            // A Redis error after the first check does not end the wait (a blip during a
+            // long wait): the next check tries again, and it is reported at the deadline.
+            let failing = match rdb.wait_check(queue, id, Some(until), now).await {
+                Ok(check) => {
+                    if let Some(done) = outcome(check, queue, id, seen) {
+                        return done;
+                    }
+                    seen = true;
+                    None
+                }
+                Err(e) if seen && e.is_redis() => Some(e),
+                Err(e) => return Err(e),
+            };
             // Sleep until a hint: our task's notification, a resubscription, the re-check.
             let recheck = tokio::time::sleep(RECHECK_EVERY.min(left));
             tokio::pin!(recheck);
@@ -288,6 +298,9 @@ impl Client {
                 }
             }
             if Instant::now() >= deadline {
+                if let Some(e) = failing {
+                    return Err(e);
+                }
                 // One last look, without registering: the task may have just finished.
                 let check = rdb.wait_check(queue, id, None, SystemTime::now()).await?;
                 if let Some(done) = outcome(check, queue, id, seen) {
