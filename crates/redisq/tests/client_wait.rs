@@ -460,6 +460,24 @@ async fn the_subscription_comes_back_after_its_connection_is_killed() {
     assert_eq!(info.state, TaskState::Archived);
 }
 
+#[tokio::test]
+async fn wait_reports_an_unreachable_redis_instead_of_hanging() {
+    let mut redis = redisq_test_support::RedisServer::start();
+    let env = Env::with_server(&redis).await;
+    redis.stop();
+    let err = env
+        .client
+        .wait("default", "any", HOUR)
+        .await
+        .expect_err("Redis is down");
+    assert!(err.is_redis(), "{err:?}");
+    assert_ne!(
+        err.kind(),
+        redisq::ErrorKind::Timeout,
+        "not a timeout of the wait"
+    );
+}
+
 /// Reads `MONITOR` lines on a raw connection until one contains `marker`.
 struct Monitor {
     lines: tokio::io::Lines<BufReader<tokio::net::TcpStream>>,

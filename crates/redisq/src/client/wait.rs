@@ -244,10 +244,17 @@ impl Client {
                 .map(|l| l.map(|l| l.clone()));
         match up {
             Ok(Ok(Link::Down(why))) => {
-                return Err(Error::new(
-                    Kind::Redis,
-                    format!("could not subscribe to task completions: {why}"),
-                ));
+                // The hub keeps trying every second: give it a few attempts.
+                let patience = deadline.min(Instant::now() + 3 * RETRY);
+                let again =
+                    tokio::time::timeout_at(patience, link.wait_for(|l| matches!(l, Link::Up)))
+                        .await;
+                if !matches!(again, Ok(Ok(_))) {
+                    return Err(Error::new(
+                        Kind::Redis,
+                        format!("could not subscribe to task completions: {why}"),
+                    ));
+                }
             }
             Ok(Ok(_)) => {}
             Ok(Err(_)) => return Err(Error::new(Kind::Closed, "the client's waiter stopped")),
