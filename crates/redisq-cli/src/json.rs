@@ -180,6 +180,20 @@ pub(crate) struct TaskJson {
     pub(crate) result: Option<String>,
     /// `utf8` or `base64`; `null` without a result.
     pub(crate) result_encoding: Option<&'static str>,
+    /// What the running attempt reported (`TaskContext::set_progress`); `null` when the task
+    /// is not active or reported nothing.
+    pub(crate) progress: Option<ProgressJson>,
+}
+
+/// A running task's progress.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProgressJson {
+    /// 0 to 100.
+    pub(crate) percent: u8,
+    /// The handler's message.
+    pub(crate) message: String,
+    /// When it was reported (RFC 3339).
+    pub(crate) updated_at: Option<String>,
 }
 
 impl From<&TaskInfo> for TaskJson {
@@ -207,6 +221,11 @@ impl From<&TaskInfo> for TaskJson {
             completed_at: time(t.completed_at),
             result_encoding: result.as_ref().map(|r| r.1),
             result: result.map(|r| r.0),
+            progress: t.progress.as_ref().map(|p| ProgressJson {
+                percent: p.percent,
+                message: p.message.clone(),
+                updated_at: time(Some(p.updated_at)),
+            }),
         }
     }
 }

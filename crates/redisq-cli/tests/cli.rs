@@ -83,6 +83,7 @@ async fn seed() -> Seeded {
         Err(HandlerError::msg("boom"))
     });
     mux.handle("block", |ctx: TaskContext, _t: Task| async move {
+        ctx.set_progress(25, "quarter done").await?;
         tokio::select! {
             _ = ctx.cancelled() => Err(HandlerError::msg("cancelled")),
             _ = tokio::time::sleep(HOUR) => Ok(()),
@@ -114,6 +115,11 @@ async fn seed() -> Seeded {
             .expect("servers")
             .iter()
             .any(|s| s.active_workers.iter().any(|w| w.task_id == active))
+    })
+    .await;
+    wait_until("the active task's progress", || async {
+        let t = inspector.task_info("q1", &active).await.expect("task info");
+        t.progress.is_some()
     })
     .await;
     // The only worker is busy: these stay where they are put.
@@ -317,10 +323,23 @@ async fn every_command_on_tasks_in_every_state() {
     assert_eq!(active[0]["state"], "active");
     assert_eq!(active[0]["type"], "block");
     assert_eq!(active[0]["is_orphaned"], false);
+    assert_eq!(active[0]["progress"]["percent"], 25);
+    assert_eq!(active[0]["progress"]["message"], "quarter done");
     cli.run(&["task", "ls", "-q", "q1", "-s", "active"])
         .await
         .ok()
-        .has(&[&s.active, "block", "hold", "Orphaned"]);
+        .has(&[
+            &s.active,
+            "block",
+            "hold",
+            "Orphaned",
+            "Progress",
+            "25% quarter done",
+        ]);
+    cli.run(&["task", "inspect", "-q", "q1", "-i", &s.active])
+        .await
+        .ok()
+        .has(&["Progress", "25% quarter done"]);
 
     let pending = list("pending").await;
     assert_eq!(ids(&pending), s.pending.to_vec());

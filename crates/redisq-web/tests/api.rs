@@ -257,6 +257,7 @@ async fn fixture() -> Fixture {
     mux.handle("block", move |ctx: TaskContext, _t: Task| {
         let gate = gate.clone();
         async move {
+            ctx.set_progress(60, "working").await?;
             tokio::select! {
                 _ = gate.acquire() => Ok(()),
                 () = ctx.cancelled() => Err(HandlerError::msg("canceled")),
@@ -317,6 +318,13 @@ async fn fixture() -> Fixture {
         })
         .await;
     }
+    wait_until("the active task's progress", || async {
+        env.insp
+            .task_info("default", "t-active")
+            .await
+            .is_ok_and(|t| t.progress.is_some())
+    })
+    .await;
     wait_until("the server's heartbeat", || async {
         env.insp
             .servers()
@@ -446,7 +454,8 @@ async fn every_read_route_answers_asynqmon_shapes_with_the_inspector_values() {
     for (list, extra, expected) in [
         (
             "active",
-            &["deadline", "is_orphaned", "start_time"][..],
+            // `progress` is redisq's extra field (the task reported progress).
+            &["deadline", "is_orphaned", "progress", "start_time"][..],
             insp.list_active_tasks("default", opts).await,
         ),
         (
@@ -533,6 +542,10 @@ async fn every_read_route_answers_asynqmon_shapes_with_the_inspector_values() {
         json!(rfc3339(worker.deadline.expect("deadline")))
     );
     assert_eq!(active["tasks"][0]["is_orphaned"], json!(false));
+    assert_eq!(active["tasks"][0]["progress"]["percent"], json!(60));
+    assert_eq!(active["tasks"][0]["progress"]["message"], json!("working"));
+    let detail = get_json(&app, "/queues/default/tasks/t-active").await;
+    assert_eq!(detail["progress"]["percent"], json!(60));
     assert_eq!(active["tasks"][0]["payload"], json!("b"));
     let retry = get_json(&app, "/queues/default/retry_tasks").await;
     assert_eq!(retry["tasks"][0]["error_message"], json!("boom"));

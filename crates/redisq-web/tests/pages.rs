@@ -263,6 +263,7 @@ async fn servers_and_schedulers_pages() {
     .expect("server");
     server
         .start(|ctx: TaskContext, _task: Task| async move {
+            ctx.set_progress(30, "step <3>").await?;
             ctx.cancelled().await;
             Ok(())
         })
@@ -293,7 +294,12 @@ async fn servers_and_schedulers_pages() {
             .iter()
             .any(|s| !s.active_workers.is_empty());
         let scheduled = !env.inspector.scheduler_entries().await.unwrap().is_empty();
-        if busy && scheduled {
+        let progress = env
+            .inspector
+            .task_info("work", &slow)
+            .await
+            .is_ok_and(|t| t.progress.is_some());
+        if busy && scheduled && progress {
             break;
         }
         assert!(
@@ -309,6 +315,15 @@ async fn servers_and_schedulers_pages() {
         a.body.contains(&slow) && a.body.contains("working") && a.body.contains(">work</a> (1)")
     );
     assert!(a.body.contains(&format!("/queues/work/tasks/{slow}")));
+    // The running task's page shows its progress (escaped).
+    let a = get(&app, &format!("/queues/work/tasks/{slow}")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.body.contains("<progress max=\"100\" value=\"30\""),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("30% step &lt;3&gt;"), "{}", a.body);
 
     let a = get(&app, "/schedulers").await;
     assert_eq!(a.status, StatusCode::OK);

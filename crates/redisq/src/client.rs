@@ -20,6 +20,8 @@ use crate::task::{Task, TaskInfo};
 #[cfg(feature = "json")]
 use crate::typed::TypedTask;
 
+mod wait;
+
 /// Enqueues tasks (asynq's `Client`). Cheap to clone; clones share one connection.
 ///
 /// ```no_run
@@ -44,6 +46,8 @@ pub struct Client {
 struct Inner {
     rdb: Rdb,
     closed: AtomicBool,
+    // The pub/sub side of `Client::wait`, started by the first wait.
+    waiters: wait::Waiters,
 }
 
 /// Settings for [`Client`] beyond the connection.
@@ -85,6 +89,7 @@ impl Client {
             inner: Arc::new(Inner {
                 rdb: Rdb::new(conn.inner().clone(), Keys::new(namespace.as_str())),
                 closed: AtomicBool::new(false),
+                waiters: wait::Waiters::default(),
             }),
         }
     }

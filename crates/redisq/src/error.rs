@@ -51,6 +51,8 @@ pub enum ErrorKind {
     Redis,
     /// The client, server or inspector was closed.
     Closed,
+    /// A wait ran out of time: `Client::wait` returned before the task finished.
+    Timeout,
 }
 
 /// The crate's short name for [`ErrorKind`].
@@ -176,9 +178,10 @@ impl Error {
         self.kind == Kind::Redis
     }
 
-    /// The Redis failure was a timeout.
+    /// A timeout: `Client::wait` gave up before the task finished ([`ErrorKind::Timeout`]),
+    /// or Redis did not answer in time (an [`Error::is_redis`] error).
     pub fn is_timeout(&self) -> bool {
-        self.redis_source().is_some_and(|e| e.is_timeout())
+        self.kind == Kind::Timeout || self.redis_source().is_some_and(|e| e.is_timeout())
     }
 
     /// The Redis failure was a lost or refused connection.

@@ -362,6 +362,67 @@ impl TaskContext {
     pub fn result_writer(&self) -> &ResultWriter {
         &self.writer
     }
+
+    /// Reports how far this attempt is: `percent` from 0 to 100 and a short message (up to
+    /// [`TaskContext::MAX_PROGRESS_MESSAGE`] bytes, may be empty). The Inspector shows the
+    /// latest report as [`crate::TaskInfo::progress`] while the task is active, and so do
+    /// `redisq task inspect`/`ls`, `redisq dash` and `redisq web`. Each call is one Redis
+    /// write; report at a human pace, not per item.
+    ///
+    /// The report lives in the task hash (field `redisq_progress`, ignored by Go asynq) and
+    /// only while the task is active: the next attempt starts without one, and a task that
+    /// is no longer active (or was deleted) is left untouched.
+    ///
+    /// Errors: [`crate::Error::is_invalid_option`] for a percent over 100 or a message too
+    /// long (nothing is written); [`crate::Error::is_failed_precondition`] once the attempt
+    /// was cancelled or the task is no longer active; [`crate::Error::is_task_not_found`]
+    /// when the task was deleted; a Redis error.
+    ///
+    /// ```no_run
+    /// use redisq::{HandlerResult, Task, TaskContext};
+    ///
+    /// async fn import(ctx: TaskContext, _task: Task) -> HandlerResult {
+    ///     let files = ["a.csv", "b.csv", "c.csv", "d.csv"];
+    ///     for (i, file) in files.iter().enumerate() {
+    ///         // ... import `file` ...
+    ///         let percent = ((i + 1) * 100 / files.len()) as u8;
+    ///         ctx.set_progress(percent, &format!("imported {file}")).await?;
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub async fn set_progress(&self, percent: u8, message: &str) -> Result<()> {
+        use crate::error::{Error, Kind};
+        if percent > 100 {
+            return Err(Error::invalid_option(format!(
+                "progress must be a percentage from 0 to 100, got {percent}"
+            )));
+        }
+        if message.len() > Self::MAX_PROGRESS_MESSAGE {
+            return Err(Error::invalid_option(format!(
+                "a progress message may hold at most {} bytes, got {}",
+                Self::MAX_PROGRESS_MESSAGE,
+                message.len()
+            )));
+        }
+        if self.cancel.is_cancelled() {
+            return Err(Error::new(
+                Kind::FailedPrecondition,
+                "cannot store progress: the task's context was cancelled",
+            ));
+        }
+        let Some(rdb) = &self.writer.rdb else {
+            return Err(Error::new(
+                Kind::Closed,
+                "this task context has no Redis behind it",
+            ));
+        };
+        let encoded = crate::rdb::progress::encode(percent, message, SystemTime::now());
+        rdb.set_progress(&self.queue, &self.id, &encoded).await
+    }
+
+    /// The longest message [`TaskContext::set_progress`] accepts, in bytes.
+    pub const MAX_PROGRESS_MESSAGE: usize = 1024;
 }
 
 impl fmt::Debug for TaskContext {

@@ -159,6 +159,7 @@ pub mod guide;
 struct ReadmeDoctests;
 
 mod handler;
+mod info;
 mod inspector;
 mod mux;
 mod option;
@@ -198,6 +199,6 @@ pub use server::config::{
 };
 #[cfg(feature = "tower")]
 pub use service::{HandlerService, ServiceHandler, TaskRequest};
-pub use task::{Headers, Task, TaskInfo, TaskState};
+pub use task::{Headers, Progress, Task, TaskInfo, TaskState};
 #[cfg(feature = "json")]
 pub use typed::TypedTask;

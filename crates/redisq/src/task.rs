@@ -224,6 +224,22 @@ pub struct TaskInfo {
     pub completed_at: Option<SystemTime>,
     /// The result written by its handler, if any.
     pub result: Option<Bytes>,
+    /// What the running attempt last reported with `TaskContext::set_progress`; `None` when
+    /// the task is not active or its attempt reported nothing (redisq extension).
+    pub progress: Option<Progress>,
+}
+
+/// The progress a running task reported with `TaskContext::set_progress`
+/// (see [`TaskInfo::progress`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// How far along the attempt is, 0 to 100.
+    pub percent: u8,
+    /// What the handler said about it (may be empty).
+    pub message: String,
+    /// When the handler reported it (millisecond precision).
+    pub updated_at: SystemTime,
 }
 
 impl fmt::Debug for TaskInfo {
@@ -247,6 +263,7 @@ impl fmt::Debug for TaskInfo {
             .field("retention", &self.retention)
             .field("completed_at", &self.completed_at)
             .field("result_len", &self.result.as_ref().map(Bytes::len))
+            .field("progress", &self.progress)
             .finish()
     }
 }

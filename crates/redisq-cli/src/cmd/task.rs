@@ -186,7 +186,7 @@ pub(crate) struct LsArgs {
     /// Print JSON: an array of tasks (id, queue, type, state, payload, payload_encoding,
     /// headers, max_retry, retried, last_error, last_failed_at, timeout_seconds, deadline,
     /// group, next_process_at, is_orphaned, retention_seconds, completed_at, result,
-    /// result_encoding)
+    /// result_encoding, progress: {percent, message, updated_at} or null)
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -434,7 +434,7 @@ fn table(state: State, tasks: &[TaskInfo], now: SystemTime) -> Table {
     const PAYLOAD: usize = 40;
     const ERR: usize = 40;
     let mut t = match state {
-        State::Active => Table::new(&["ID", "Type", "Payload", "Orphaned"]),
+        State::Active => Table::new(&["ID", "Type", "Payload", "Orphaned", "Progress"]),
         State::Pending => Table::new(&["ID", "Type", "Payload"]),
         State::Aggregating => Table::new(&["ID", "Type", "Payload", "Group"]),
         State::Scheduled => Table::new(&["ID", "Type", "Payload", "Process In"]),
@@ -459,7 +459,13 @@ fn table(state: State, tasks: &[TaskInfo], now: SystemTime) -> Table {
             payload_cell(&task.payload, PAYLOAD),
         ];
         match state {
-            State::Active => row.push(if task.is_orphaned { "yes" } else { "no" }.to_string()),
+            State::Active => {
+                row.push(if task.is_orphaned { "yes" } else { "no" }.to_string());
+                row.push(task.progress.as_ref().map_or_else(
+                    || "-".to_string(),
+                    |p| payload_cell(format!("{}% {}", p.percent, p.message).as_bytes(), ERR),
+                ));
+            }
             State::Pending => {}
             State::Aggregating => row.push(task.group.clone().unwrap_or_default()),
             State::Scheduled => row.push(when_short(task.next_process_at, now)),
@@ -533,6 +539,17 @@ fn detail(t: &TaskInfo, now: SystemTime) -> String {
             "Orphaned",
             if t.is_orphaned { "yes" } else { "no" }.to_string(),
         ));
+        if let Some(p) = &t.progress {
+            rows.push((
+                "Progress",
+                format!(
+                    "{}% {} (reported {})",
+                    p.percent,
+                    escape_controls(&p.message),
+                    when(Some(p.updated_at), now)
+                ),
+            ));
+        }
     }
     fields(&rows)
 }

@@ -178,6 +178,7 @@ pub(crate) fn task_row(t: &TaskInfo) -> TaskRow {
         retention: t.retention,
         completed_at: t.completed_at,
         result: t.result.as_ref().map(|r| r.to_vec()),
+        progress: t.progress.as_ref().map(|p| (p.percent, p.message.clone())),
     }
 }
 

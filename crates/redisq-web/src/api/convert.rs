@@ -312,6 +312,9 @@ pub(crate) enum ListedTask {
         /// RFC 3339, or `-` when no server reports the task.
         deadline: String,
         is_orphaned: bool,
+        /// redisq extension (asynqmon ignores it): the running attempt's progress.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        progress: Option<ProgressJson>,
     },
     Pending {
         #[serde(flatten)]
@@ -340,6 +343,25 @@ pub(crate) enum ListedTask {
         base: BaseTask,
         group: String,
     },
+}
+
+/// A running task's progress (`TaskContext::set_progress`), a redisq extension of
+/// asynqmon's task shapes; omitted when the task reported none.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProgressJson {
+    /// 0 to 100.
+    percent: u8,
+    message: String,
+    /// RFC 3339.
+    updated_at: String,
+}
+
+fn progress_json(t: &TaskInfo) -> Option<ProgressJson> {
+    t.progress.as_ref().map(|p| ProgressJson {
+        percent: p.percent,
+        message: p.message.clone(),
+        updated_at: rfc3339(p.updated_at),
+    })
 }
 
 /// The time left of a completed task's retention; zero for other states (asynqmon's
@@ -375,6 +397,7 @@ pub(crate) fn listed_task(
                 start_time,
                 deadline,
                 is_orphaned: t.is_orphaned,
+                progress: progress_json(t),
             }
         }
         TaskState::Pending => ListedTask::Pending { base },
@@ -419,6 +442,9 @@ pub(crate) struct TaskDetails {
     completed_at: String,
     result: String,
     ttl_seconds: i64,
+    /// redisq extension (asynqmon ignores it): the running attempt's progress.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress: Option<ProgressJson>,
 }
 
 pub(crate) fn task_details(t: &TaskInfo, now: SystemTime) -> TaskDetails {
@@ -438,6 +464,7 @@ pub(crate) fn task_details(t: &TaskInfo, now: SystemTime) -> TaskDetails {
         completed_at: rfc3339_or_empty(t.completed_at),
         result: printable(t.result.as_deref().unwrap_or_default()),
         ttl_seconds: ttl_seconds(t, now),
+        progress: progress_json(t),
     }
 }
 

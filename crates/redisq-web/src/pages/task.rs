@@ -75,6 +75,17 @@ pub(crate) async fn page(
             "Orphaned",
             if t.is_orphaned { "yes" } else { "no" }.to_string(),
         ));
+        if let Some(p) = &t.progress {
+            body.push_str(&row(
+                "Progress",
+                format!(
+                    "<progress max=\"100\" value=\"{pc}\" aria-label=\"{pc}%\"></progress> {pc}% {} <span class=\"muted\">({})</span>",
+                    Esc(&p.message),
+                    when(Some(p.updated_at)),
+                    pc = p.percent,
+                ),
+            ));
+        }
     }
     body.push_str(&row("Next process at", when(t.next_process_at)));
     body.push_str(&row("Timeout", opt_dur(t.timeout)));

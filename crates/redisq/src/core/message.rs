@@ -106,6 +106,7 @@ impl NewTask {
                 .then(|| Duration::from_secs(self.retention_secs.unsigned_abs())),
             completed_at: None,
             result: None,
+            progress: None,
         }
     }
 }

@@ -11,6 +11,7 @@
 //! | [`retries`] | when tasks are retried, the delay, skipping and revoking |
 //! | [`unique_and_scheduled`] | unique tasks, delayed tasks, deadlines |
 //! | [`results`] | keeping results and reading them back |
+//! | [`waiting_and_progress`] | waiting for a task's outcome, reporting a running task's progress |
 //! | [`groups`] | aggregating many small tasks into one |
 //! | [`scheduling`] | cron and `@every` entries, several scheduler processes |
 //! | [`operating`] | the Inspector, the `redisq` command, connections, logging |
@@ -40,6 +41,9 @@ pub mod unique_and_scheduled {}
 
 #[doc = include_str!("results.md")]
 pub mod results {}
+
+#[doc = include_str!("waiting_and_progress.md")]
+pub mod waiting_and_progress {}
 
 #[doc = include_str!("groups.md")]
 pub mod groups {}

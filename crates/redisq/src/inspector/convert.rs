@@ -6,19 +6,16 @@
 
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-
 use super::types::{
     ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, SchedulerEnqueueEvent,
     SchedulerEntry, ServerInfo, WorkerInfo,
 };
-use crate::core::time::{from_unix_secs, unix_nanos};
+use crate::core::time::unix_nanos;
 use crate::rdb::inspect::Page;
 use crate::rdb::inspect::records::{
     ClusterNodeRecord, DailyRecord, EnqueueEventRecord, GroupRecord, QueueRecord,
-    SchedulerEntryRecord, ServerRecord, TaskRecord, WorkerRecord,
+    SchedulerEntryRecord, ServerRecord, WorkerRecord,
 };
-use crate::task::TaskInfo;
 
 /// The page the data layer reads.
 pub(super) fn page(opts: ListOptions) -> Page {
@@ -28,46 +25,8 @@ pub(super) fn page(opts: ListOptions) -> Page {
     }
 }
 
-/// A time stored as unix seconds, where 0 means unset.
-fn secs_opt(s: i64) -> Option<SystemTime> {
-    (s != 0).then(|| from_unix_secs(s))
-}
-
-/// A duration stored as whole seconds, where 0 (or less) means unset.
-fn duration_opt(s: i64) -> Option<Duration> {
-    (s > 0).then(|| Duration::from_secs(s.unsigned_abs()))
-}
-
-/// The TaskInfo of a stored task (asynq's `newTaskInfo`).
-pub(super) fn task_info_of(record: TaskRecord) -> TaskInfo {
-    let TaskRecord {
-        msg,
-        state,
-        next_process_at,
-        result,
-        is_orphaned,
-    } = record;
-    TaskInfo {
-        id: msg.id,
-        queue: msg.queue,
-        task_type: msg.r#type,
-        payload: msg.payload,
-        headers: msg.headers,
-        state,
-        max_retry: u32::try_from(msg.retry).unwrap_or(0),
-        retried: u32::try_from(msg.retried).unwrap_or(0),
-        last_err: msg.error_msg,
-        last_failed_at: secs_opt(msg.last_failed_at),
-        timeout: duration_opt(msg.timeout),
-        deadline: secs_opt(msg.deadline),
-        group: (!msg.group_key.is_empty()).then_some(msg.group_key),
-        next_process_at,
-        is_orphaned,
-        retention: duration_opt(msg.retention),
-        completed_at: secs_opt(msg.completed_at),
-        result: result.map(Bytes::from),
-    }
-}
+/// The TaskInfo of a stored task (asynq's `newTaskInfo`), shared with `Client::wait`.
+pub(super) use crate::info::task_info_of;
 
 /// A queue snapshot taken at `now` (the time the counters were read for).
 pub(super) fn queue_info(queue: &str, r: QueueRecord, now: SystemTime) -> QueueInfo {
@@ -196,7 +155,11 @@ pub(super) fn cluster_node(r: ClusterNodeRecord) -> ClusterNode {
 mod tests {
     use std::collections::BTreeMap;
 
+    use bytes::Bytes;
+
     use super::*;
+    use crate::core::time::from_unix_secs;
+    use crate::rdb::inspect::records::TaskRecord;
     use crate::rdb::proto::TaskMessage;
     use crate::task::TaskState;
 
@@ -219,6 +182,7 @@ mod tests {
             next_process_at: None,
             result: Some(b"r".to_vec()),
             is_orphaned: false,
+            progress: None,
         });
         assert_eq!(info.max_retry, 0);
         assert_eq!(info.timeout, None);

@@ -76,6 +76,13 @@ impl Keys {
         format!("{}:redisq:wakeup", self.ns)
     }
 
+    /// Pub/sub channel on which completion scripts tell `Client::wait` callers that a task
+    /// they wait for finished (Go asynq ignores it). Messages are task hash keys
+    /// (`<ns>:{q}:t:<id>`); scripts derive the channel from such a key, so its form is fixed.
+    pub(crate) fn finished_channel(&self) -> String {
+        format!("{}:redisq:finished", self.ns)
+    }
+
     /// Pub/sub channel carrying IDs of tasks to cancel.
     pub(crate) fn cancel_channel(&self) -> String {
         format!("{}:cancel", self.ns)
@@ -200,6 +207,18 @@ impl QueueKeys {
         }
     }
 
+    /// ZSET of the IDs someone waits for (`Client::wait`), scored by when the wait's
+    /// registration lapses (unix ms). Completion scripts derive it from the task key.
+    pub(crate) fn waiters(&self) -> String {
+        self.key("redisq:waiters")
+    }
+
+    /// STRING keeping, for a short while, the message of a task that someone waited for and
+    /// that completed without retention (its hash is gone). Written by `done*.lua`.
+    pub(crate) fn finished(&self, id: &str) -> String {
+        self.key(&format!("redisq:finished:{id}"))
+    }
+
     /// `<ns>:{q}:g:` — scripts append group names to it.
     pub(crate) fn group_prefix(&self) -> String {
         self.key("g:")
@@ -285,6 +304,9 @@ mod tests {
         assert_eq!(q.aggregation_set("g1", "s"), "asynq:{default}:g:g1:s");
         assert_eq!(q.groups(), "asynq:{default}:groups");
         assert_eq!(q.aggregation_sets(), "asynq:{default}:aggregation_sets");
+        assert_eq!(q.waiters(), "asynq:{default}:redisq:waiters");
+        assert_eq!(q.finished("x"), "asynq:{default}:redisq:finished:x");
+        assert_eq!(Keys::default().finished_channel(), "asynq:redisq:finished");
     }
 
     #[test]

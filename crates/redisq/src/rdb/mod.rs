@@ -10,10 +10,12 @@ mod enqueue;
 pub(crate) mod inspect;
 pub(crate) mod keys;
 mod process;
+pub(crate) mod progress;
 pub(crate) mod proto;
 mod read;
 mod scheduler;
 pub(crate) mod scripts;
+pub(crate) mod wait;
 mod wake;
 
 use std::collections::HashMap;

@@ -41,6 +41,9 @@ scripts! {
     LIST_ACTIVE_WITHOUT_LEASE => "list_active_without_lease.lua",
     DELETE_EXPIRED_COMPLETED => "delete_expired_completed.lua",
     WRITE_SERVER_STATE => "write_server_state.lua",
+    // Client::wait and TaskContext::set_progress (wait.rs, progress.rs).
+    WAIT_CHECK => "wait_check.lua",
+    SET_PROGRESS => "set_progress.lua",
     // Inspector (inspect.rs).
     INSPECT_QUEUE_STATS => "inspect_queue_stats.lua",
     INSPECT_MEMORY_USAGE => "inspect_memory_usage.lua",

@@ -29,6 +29,8 @@ pub(crate) struct TaskRow {
     pub(crate) retention: Option<Duration>,
     pub(crate) completed_at: Option<SystemTime>,
     pub(crate) result: Option<Vec<u8>>,
+    /// The running attempt's progress: percent and message (`TaskInfo::progress`).
+    pub(crate) progress: Option<(u8, String)>,
 }
 
 /// The task detail screen.

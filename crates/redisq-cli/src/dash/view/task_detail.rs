@@ -69,12 +69,17 @@ pub(crate) fn task_lines(task: &TaskRow, hex: bool, now: SystemTime) -> Vec<Line
         field("Queue", clean(&task.queue)),
         field("Type", clean(&task.task_type)),
         field("State", task.state.name()),
+    ];
+    if let Some((percent, message)) = &task.progress {
+        lines.push(field("Progress", format!("{percent}% {}", clean(message))));
+    }
+    lines.extend([
         field("Group", clean(task.group.as_deref().unwrap_or("-"))),
         field(
             "Retried",
             format!("{} of at most {}", task.retried, task.max_retry),
         ),
-    ];
+    ]);
     let mut errs = task.last_err.lines();
     lines.push(field("Last error", clean(errs.next().unwrap_or("-"))));
     for more in errs {
@@ -159,4 +164,32 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
         .rev()
         .find(|i| s.is_char_boundary(*i))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line<'static>]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn progress_is_shown_when_reported() {
+        let now = SystemTime::now();
+        let mut task = TaskRow::default();
+        let without = text(&task_lines(&task, false, now));
+        assert!(!without.iter().any(|l| l.starts_with("Progress")));
+        task.progress = Some((40, "resized\u{7} 2 of 5".to_string()));
+        let with = text(&task_lines(&task, false, now));
+        let line = with
+            .iter()
+            .find(|l| l.starts_with("Progress"))
+            .expect("a progress line");
+        // Control characters are shown escaped, never sent to the terminal.
+        assert!(line.ends_with("40% resized\\u{7} 2 of 5"), "{line}");
+    }
 }

@@ -26,6 +26,17 @@ pub(crate) struct TaskRecord {
     pub(crate) result: Option<Vec<u8>>,
     /// An active task whose lease expired or is missing.
     pub(crate) is_orphaned: bool,
+    /// The progress its running attempt reported (`TaskContext::set_progress`); only read
+    /// for active tasks.
+    pub(crate) progress: Option<ProgressRecord>,
+}
+
+/// The progress stored in a task hash's `redisq_progress` field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ProgressRecord {
+    pub(crate) percent: u8,
+    pub(crate) message: String,
+    pub(crate) updated_at: SystemTime,
 }
 
 /// The counters and sizes of one queue.

@@ -15,6 +15,7 @@ use crate::core::source::TaskSource;
 use crate::core::time::{from_unix_secs, go_quote, unix_nanos, unix_secs};
 use crate::error::{Error, Result};
 use crate::rdb::Rdb;
+use crate::rdb::progress::progress_of;
 use crate::rdb::proto::{TaskMessage, decode_task_message, encode_task_message};
 use crate::rdb::scripts::{
     INSPECT_ARCHIVE_TASK as ARCHIVE_TASK, INSPECT_DELETE_TASK as DELETE_TASK,
@@ -23,8 +24,14 @@ use crate::rdb::scripts::{
 };
 use crate::task::TaskState;
 
-/// The reply of the task read script: msg, state, score, result.
-type StoredTask = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+/// The reply of the task read script: msg, state, score, result, progress.
+type StoredTask = (
+    Vec<u8>,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
 
 impl Rdb {
     /// One task, with asynq's NextProcessAt rules: now (whole seconds) for pending tasks, the
@@ -47,7 +54,7 @@ impl Rdb {
             .into_iter();
         let reply: Option<StoredTask> =
             conv(reply_of(replies.next(), "the task read")?, "the task read")?;
-        let Some((msg, state, score, result)) = reply else {
+        let Some((msg, state, score, result, progress)) = reply else {
             return Err(task_not_found());
         };
         let state: TaskState = text(state, "a task state")?.parse()?;
@@ -65,6 +72,7 @@ impl Rdb {
             next_process_at: next,
             result,
             is_orphaned: false,
+            progress: progress_of(state, progress.as_deref()),
         })
     }
 
@@ -120,8 +128,10 @@ impl Rdb {
             conv(reply_of(replies.next(), "the listing")?, "the listing")?;
         let state = source.state();
         let now_s = unix_secs(now);
-        let mut out = Vec::with_capacity(flat.len() / 4);
-        for entry in flat.chunks_exact(4) {
+        // Lists answer 5 values per task (with the progress), zsets 4.
+        let width = if is_list { 5 } else { 4 };
+        let mut out = Vec::with_capacity(flat.len() / width);
+        for entry in flat.chunks_exact(width) {
             let id = String::from_utf8_lossy(entry[0].as_deref().unwrap_or_default()).into_owned();
             let Some(raw) = &entry[1] else {
                 continue;
@@ -132,6 +142,11 @@ impl Rdb {
                     tracing::warn!(queue, task = %id, error = %e, "skipping an undecodable task");
                     continue;
                 }
+            };
+            let progress = if is_list {
+                progress_of(state, entry[4].as_deref())
+            } else {
+                None
             };
             let (next_process_at, result, is_orphaned) = if is_list {
                 let lease = entry[3].as_deref().and_then(score_secs);
@@ -154,6 +169,7 @@ impl Rdb {
                 next_process_at,
                 result,
                 is_orphaned,
+                progress,
             });
         }
         if is_list {

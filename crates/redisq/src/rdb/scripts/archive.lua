@@ -28,6 +28,14 @@ redis.call("ZREM", KEYS[3], ARGV[1])
 redis.call("ZADD", KEYS[4], ARGV[4], ARGV[1])
 -- Written before the trims so that a task trimmed at once leaves no hash behind.
 redis.call("HSET", KEYS[1], ARGV[2], ARGV[3], "state", "archived")
+-- Client::wait (redisq): when someone waits for this task, tell them. One ZSCORE when
+-- nobody waits. The keys are derived from the task key `<ns>:{q}:t:<id>` (same hash tag).
+local qprefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 2)
+if redis.call("ZSCORE", qprefix .. "redisq:waiters", ARGV[1]) then
+    redis.call("ZREM", qprefix .. "redisq:waiters", ARGV[1])
+    local ns = string.sub(KEYS[1], 1, string.find(KEYS[1], ":{", 1, true) - 1)
+    redis.call("PUBLISH", ns .. ":redisq:finished", KEYS[1])
+end
 -- Trim by age, deleting the trimmed tasks' hashes (decision D2).
 local old = redis.call("ZRANGE", KEYS[4], "-inf", ARGV[5], "BYSCORE")
 for _, id in ipairs(old) do

@@ -28,7 +28,8 @@ while #out < 2 * want and dropped < 100 do
     if msg then
         redis.call("LPUSH", KEYS[3], id)
         redis.call("HSET", key, "state", "active")
-        redis.call("HDEL", key, "pending_since")
+        -- A new attempt starts without the progress of an earlier one (same HDEL).
+        redis.call("HDEL", key, "pending_since", "redisq_progress")
         redis.call("ZADD", KEYS[4], ARGV[1], id)
         out[#out + 1] = id
         out[#out + 1] = msg

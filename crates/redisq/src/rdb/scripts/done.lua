@@ -14,6 +14,19 @@ if redis.call("LREM", KEYS[1], -1, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
 redis.call("ZREM", KEYS[2], ARGV[1])
+-- Client::wait (redisq): when someone waits for this task, keep its message for a minute
+-- (the hash goes now) and tell the waiters. One ZSCORE when nobody waits. The keys are
+-- derived from the task key `<ns>:{q}:t:<id>`, so they share its hash tag.
+local qprefix = string.sub(KEYS[3], 1, #KEYS[3] - #ARGV[1] - 2)
+if redis.call("ZSCORE", qprefix .. "redisq:waiters", ARGV[1]) then
+    local msg = redis.call("HGET", KEYS[3], "msg")
+    if msg then
+        redis.call("SET", qprefix .. "redisq:finished:" .. ARGV[1], msg, "PX", 60000)
+    end
+    redis.call("ZREM", qprefix .. "redisq:waiters", ARGV[1])
+    local ns = string.sub(KEYS[3], 1, string.find(KEYS[3], ":{", 1, true) - 1)
+    redis.call("PUBLISH", ns .. ":redisq:finished", KEYS[3])
+end
 redis.call("DEL", KEYS[3])
 if redis.call("INCR", KEYS[4]) == 1 then
     redis.call("EXPIREAT", KEYS[4], ARGV[2])

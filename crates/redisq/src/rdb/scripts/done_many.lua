@@ -20,12 +20,28 @@
 -- The active list is scanned from its tail, where the oldest tasks are (LREM -1).
 local codes = {}
 local done = 0
+-- Client::wait (redisq): waited tasks get their message kept for a minute (the hash goes
+-- now) and their waiters told. One EXISTS per call when nobody waits, one ZSCORE per task
+-- otherwise. The keys are derived from the task key prefix `<ns>:{q}:t:` (same hash tag).
+local qprefix = string.sub(ARGV[3], 1, -3)
+local waiters = qprefix .. "redisq:waiters"
+local watched = redis.call("EXISTS", waiters) == 1
 for i = 6, #ARGV, 2 do
     local id = ARGV[i]
     if redis.call("LREM", KEYS[1], -1, id) == 0 then
         codes[#codes + 1] = 0
     else
         redis.call("ZREM", KEYS[2], id)
+        if watched and redis.call("ZSCORE", waiters, id) then
+            local key = ARGV[3] .. id
+            local msg = redis.call("HGET", key, "msg")
+            if msg then
+                redis.call("SET", qprefix .. "redisq:finished:" .. id, msg, "PX", 60000)
+            end
+            redis.call("ZREM", waiters, id)
+            local ns = string.sub(key, 1, string.find(key, ":{", 1, true) - 1)
+            redis.call("PUBLISH", ns .. ":redisq:finished", key)
+        end
         redis.call("DEL", ARGV[3] .. id)
         local lock = ARGV[i + 1]
         if lock ~= "" and redis.call("GET", lock) == id then
@@ -61,7 +77,7 @@ if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
         if msg then
             redis.call("LPUSH", KEYS[1], id)
             redis.call("HSET", key, "state", "active")
-            redis.call("HDEL", key, "pending_since")
+            redis.call("HDEL", key, "pending_since", "redisq_progress")
             redis.call("ZADD", KEYS[2], ARGV[5], id)
             taken[#taken + 1] = id
             taken[#taken + 1] = msg

@@ -46,6 +46,14 @@ else
 end
 redis.call("ZADD", KEYS[2], ARGV[2], ARGV[1])
 redis.call("HSET", KEYS[1], "state", "archived")
+-- Client::wait (redisq): when someone waits for this task, tell them. One ZSCORE when
+-- nobody waits. The keys are derived from the task key `<ns>:{q}:t:<id>` (same hash tag).
+local qprefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 2)
+if redis.call("ZSCORE", qprefix .. "redisq:waiters", ARGV[1]) then
+    redis.call("ZREM", qprefix .. "redisq:waiters", ARGV[1])
+    local ns = string.sub(KEYS[1], 1, string.find(KEYS[1], ":{", 1, true) - 1)
+    redis.call("PUBLISH", ns .. ":redisq:finished", KEYS[1])
+end
 local old = redis.call("ZRANGE", KEYS[2], "-inf", ARGV[3], "BYSCORE")
 for _, id in ipairs(old) do
     redis.call("DEL", ARGV[7] .. id)

@@ -34,5 +34,13 @@ local lock = redis.call("HGET", KEYS[1], "unique_key")
 if lock and string.sub(lock, 1, #ARGV[2]) == ARGV[2] and redis.call("GET", lock) == ARGV[1] then
     redis.call("DEL", lock)
 end
+-- Client::wait (redisq): when someone waits for this task, tell them it is gone. One ZSCORE when
+-- nobody waits. The keys are derived from the task key `<ns>:{q}:t:<id>` (same hash tag).
+local qprefix = string.sub(KEYS[1], 1, #KEYS[1] - #ARGV[1] - 2)
+if redis.call("ZSCORE", qprefix .. "redisq:waiters", ARGV[1]) then
+    redis.call("ZREM", qprefix .. "redisq:waiters", ARGV[1])
+    local ns = string.sub(KEYS[1], 1, string.find(KEYS[1], ":{", 1, true) - 1)
+    redis.call("PUBLISH", ns .. ":redisq:finished", KEYS[1])
+end
 redis.call("DEL", KEYS[1])
 return 1

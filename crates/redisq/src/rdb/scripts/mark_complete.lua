@@ -20,6 +20,14 @@ end
 redis.call("ZREM", KEYS[2], ARGV[1])
 redis.call("ZADD", KEYS[3], ARGV[3], ARGV[1])
 redis.call("HSET", KEYS[4], "msg", ARGV[4], "state", "completed")
+-- Client::wait (redisq): when someone waits for this task, tell them. One ZSCORE when
+-- nobody waits. The keys are derived from the task key `<ns>:{q}:t:<id>` (same hash tag).
+local qprefix = string.sub(KEYS[4], 1, #KEYS[4] - #ARGV[1] - 2)
+if redis.call("ZSCORE", qprefix .. "redisq:waiters", ARGV[1]) then
+    redis.call("ZREM", qprefix .. "redisq:waiters", ARGV[1])
+    local ns = string.sub(KEYS[4], 1, string.find(KEYS[4], ":{", 1, true) - 1)
+    redis.call("PUBLISH", ns .. ":redisq:finished", KEYS[4])
+end
 if redis.call("INCR", KEYS[5]) == 1 then
     redis.call("EXPIREAT", KEYS[5], ARGV[2])
 end
