@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
+use crate::flow::ChildResult;
 use crate::rdb::Rdb;
 use crate::task::Task;
 
@@ -314,6 +315,8 @@ pub struct TaskContext {
     pub(crate) cancel: CancellationToken,
     pub(crate) data: Data,
     pub(crate) writer: ResultWriter,
+    /// The finished children of a flow parent (empty for every other task).
+    pub(crate) children: Arc<[ChildResult]>,
 }
 
 impl TaskContext {
@@ -361,6 +364,31 @@ impl TaskContext {
     /// Writes the task's result (asynq's `ResultWriter`).
     pub fn result_writer(&self) -> &ResultWriter {
         &self.writer
+    }
+
+    /// How the children of this flow parent ended, in the order they were added to the
+    /// [`crate::Flow`] (for a chain: the task before this one). Empty for a task that is not
+    /// a flow parent. Read from Redis once, before the handler starts.
+    ///
+    /// ```
+    /// use redisq::{HandlerError, Task, TaskContext};
+    ///
+    /// let merge = |ctx: TaskContext, _task: Task| async move {
+    ///     let mut total = 0u64;
+    ///     for child in ctx.child_results() {
+    ///         let Some(result) = &child.result else {
+    ///             return Err(HandlerError::skip_retry(format!("child {} has no result", child.id)));
+    ///         };
+    ///         total += std::str::from_utf8(result)?.parse::<u64>()?;
+    ///     }
+    ///     println!("total {total}");
+    ///     Ok(())
+    /// };
+    /// # fn is_handler(_: impl redisq::Handler) {}
+    /// # is_handler(merge);
+    /// ```
+    pub fn child_results(&self) -> &[ChildResult] {
+        &self.children
     }
 }
 
@@ -445,6 +473,7 @@ impl TaskContext {
             deadline,
             cancel,
             data: Data::new(),
+            children: Arc::from(Vec::new()),
         }
     }
 }

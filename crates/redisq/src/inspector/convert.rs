@@ -10,15 +10,17 @@ use bytes::Bytes;
 
 use super::types::{
     ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, SchedulerEnqueueEvent,
-    SchedulerEntry, ServerInfo, WorkerInfo,
+    SchedulerEntry, ServerInfo, WaitingTaskInfo, WorkerInfo,
 };
 use crate::core::time::{from_unix_secs, unix_nanos};
+use crate::flow::OnChildArchived;
+use crate::rdb::flow::WaitingRecord;
 use crate::rdb::inspect::Page;
 use crate::rdb::inspect::records::{
     ClusterNodeRecord, DailyRecord, EnqueueEventRecord, GroupRecord, QueueRecord,
     SchedulerEntryRecord, ServerRecord, TaskRecord, WorkerRecord,
 };
-use crate::task::TaskInfo;
+use crate::task::{TaskInfo, TaskState};
 
 /// The page the data layer reads.
 pub(super) fn page(opts: ListOptions) -> Page {
@@ -67,6 +69,24 @@ pub(super) fn task_info_of(record: TaskRecord) -> TaskInfo {
         completed_at: secs_opt(msg.completed_at),
         result: result.map(Bytes::from),
     }
+}
+
+/// A waiting flow parent; `None` when its task hash is gone.
+pub(super) fn waiting_task_info_of(r: WaitingRecord) -> Option<WaitingTaskInfo> {
+    let task = task_info_of(TaskRecord {
+        msg: r.msg?,
+        state: TaskState::Waiting,
+        next_process_at: None,
+        result: None,
+        is_orphaned: false,
+    });
+    Some(WaitingTaskInfo {
+        task,
+        waiting_since: from_unix_secs(r.since),
+        children: r.children,
+        children_left: r.left,
+        on_child_archived: OnChildArchived::from_stored(&r.policy),
+    })
 }
 
 /// A queue snapshot taken at `now` (the time the counters were read for).

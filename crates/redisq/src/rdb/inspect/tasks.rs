@@ -226,8 +226,14 @@ impl Rdb {
         }
     }
 
-    /// Deletes a task and releases the unique lock it owns.
+    /// Deletes a task and releases the unique lock it owns; a waiting flow parent is deleted
+    /// with its flow (see [`Rdb::delete_flow`]).
     pub(crate) async fn delete_task(&self, queue: &str, id: &str) -> Result<()> {
+        self.delete_task_or_flow(queue, id).await.map(|_| ())
+    }
+
+    /// [`Rdb::delete_task`], returning how many tasks were deleted (more than one for a flow).
+    pub(crate) async fn delete_task_or_flow(&self, queue: &str, id: &str) -> Result<usize> {
         self.check_queue(queue).await?;
         let qk = self.keys.queue(queue);
         let n: i64 = DELETE_TASK
@@ -241,8 +247,9 @@ impl Rdb {
             .await
             .map_err(|e| Error::redis(format!("could not delete task {}", go_quote(id)), e))?;
         match n {
-            1 => Ok(()),
+            1 => Ok(1),
             0 => Err(task_not_found()),
+            -2 => Box::pin(self.delete_flow(queue, id)).await,
             _ => Err(precondition(
                 "cannot delete task in active state. use cancel_processing instead.",
             )),
