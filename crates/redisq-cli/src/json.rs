@@ -26,7 +26,7 @@ use std::time::SystemTime;
 
 use redisq::{
     DailyStats, GroupInfo, QueueInfo, SchedulerEnqueueEvent, SchedulerEntry, ServerInfo, TaskInfo,
-    WorkerInfo,
+    WaitingTaskInfo, WorkerInfo,
 };
 use serde::Serialize;
 
@@ -146,7 +146,8 @@ pub(crate) struct TaskJson {
     /// Task type.
     #[serde(rename = "type")]
     pub(crate) task_type: String,
-    /// `active`, `pending`, `aggregating`, `scheduled`, `retry`, `archived` or `completed`.
+    /// `active`, `pending`, `aggregating`, `scheduled`, `retry`, `archived`, `completed` or
+    /// `waiting` (a flow parent, redisq only).
     pub(crate) state: String,
     /// Payload (see `payload_encoding`).
     pub(crate) payload: String,
@@ -180,6 +181,34 @@ pub(crate) struct TaskJson {
     pub(crate) result: Option<String>,
     /// `utf8` or `base64`; `null` without a result.
     pub(crate) result_encoding: Option<&'static str>,
+}
+
+/// One waiting flow parent (`task ls --state waiting`): the task and why it waits.
+#[derive(Debug, Serialize)]
+pub(crate) struct WaitingJson {
+    /// The task (state `waiting`).
+    #[serde(flatten)]
+    pub(crate) task: TaskJson,
+    /// How many children it has.
+    pub(crate) children: usize,
+    /// How many of them have not finished.
+    pub(crate) children_left: usize,
+    /// E.g. `waiting for 2 of 3 children`.
+    pub(crate) reason: String,
+    /// When the flow was enqueued.
+    pub(crate) waiting_since: String,
+}
+
+impl From<&WaitingTaskInfo> for WaitingJson {
+    fn from(w: &WaitingTaskInfo) -> Self {
+        WaitingJson {
+            task: TaskJson::from(&w.task),
+            children: w.children,
+            children_left: w.children_left,
+            reason: w.reason(),
+            waiting_since: rfc3339(w.waiting_since),
+        }
+    }
 }
 
 impl From<&TaskInfo> for TaskJson {

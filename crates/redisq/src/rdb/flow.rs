@@ -234,7 +234,7 @@ impl Rdb {
     /// children that had not finished.
     async fn delete_waiting(&self, queue: &str, id: &str) -> Result<(i64, Vec<(String, String)>)> {
         let qk = self.keys.queue(queue);
-        let reply: Vec<Vec<u8>> = scripts::FLOW_DELETE
+        let reply: Vec<Value> = scripts::FLOW_DELETE
             .key(qk.task(id))
             .key(qk.waiting())
             .key(qk.flow(id))
@@ -243,17 +243,14 @@ impl Rdb {
             .await
             .map_err(|e| Error::redis(format!("could not delete the flow of {id:?}"), e))?;
         let mut it = reply.into_iter();
-        let code: i64 = it
-            .next()
-            .and_then(|c| String::from_utf8(c).ok())
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| Error::corrupt("unexpected reply from flow_delete"))?;
+        let code = match it.next() {
+            Some(Value::Int(c)) => c,
+            _ => return Err(Error::corrupt("unexpected reply from flow_delete")),
+        };
+        let text = |v: Value| redis::from_redis_value::<String>(v).unwrap_or_default();
         let mut children = Vec::new();
         while let (Some(q), Some(c)) = (it.next(), it.next()) {
-            children.push((
-                String::from_utf8_lossy(&q).into_owned(),
-                String::from_utf8_lossy(&c).into_owned(),
-            ));
+            children.push((text(q), text(c)));
         }
         Ok((code, children))
     }
