@@ -255,7 +255,7 @@ async fn an_archived_child_archives_its_parent_and_the_rest_of_a_chain() {
     let log: Log = Arc::default();
     let release = Arc::new(Notify::new());
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let servers = servers(env.opt(), 2, &["default"], &log, &release, &tx).await;
+    let running = servers(env.opt(), 2, &["default"], &log, &release, &tx).await;
     // A flow (default policy) whose second child fails for good.
     let flow = Flow::new(member("merge", "default", "fparent"))
         .child(member("part", "default", "ok1"))
@@ -280,7 +280,7 @@ async fn an_archived_child_archives_its_parent_and_the_rest_of_a_chain() {
         all
     })
     .await;
-    shutdown(servers).await;
+    shutdown(running).await;
     let parent = insp.task_info("default", "fparent").await.expect("info");
     assert!(
         parent.last_err.contains("bad") && parent.last_err.contains("boom"),
@@ -299,6 +299,30 @@ async fn an_archived_child_archives_its_parent_and_the_rest_of_a_chain() {
         .await
         .expect("archived");
     assert_eq!(archived.len(), 5);
+
+    // Run again from the archive, the parent sees every child's outcome, also the one that
+    // finished after the parent was archived.
+    insp.run_task("default", "fparent").await.expect("run");
+    let again = servers(env.opt(), 1, &["default"], &log, &release, &tx).await;
+    wait_done(&mut rx, &["fparent"]).await;
+    shutdown(again).await;
+    assert!(log_of(&log).contains(&Seen::Parent(
+        "fparent".into(),
+        vec![
+            ("ok1".into(), "ok1".into()),
+            ("bad".into(), "error: boom: skip retry for the task".into()),
+        ]
+    )));
+    let mut c = env.conn().await;
+    let flow_left: i64 = redis::cmd("EXISTS")
+        .arg("asynq:{default}:redisq:flow:fparent")
+        .query_async(&mut c)
+        .await
+        .expect("EXISTS");
+    assert_eq!(
+        flow_left, 0,
+        "the flow is deleted once its parent completed"
+    );
 }
 
 #[tokio::test]
@@ -362,6 +386,19 @@ async fn deleting_a_flow_deletes_its_waiting_members() {
         .expect("a");
     let ids: BTreeSet<&str> = waiting_a.iter().map(|w| w.task.id.as_str()).collect();
     assert_eq!(ids, BTreeSet::from(["s3", "top"]));
+
+    // A waiting parent cannot be run or archived by hand.
+    for res in [
+        insp.run_task("a", "top").await,
+        insp.archive_task("a", "top").await,
+    ] {
+        let err = res.expect_err("refused");
+        assert_eq!(err.kind(), redisq::ErrorKind::FailedPrecondition, "{err}");
+        assert!(
+            err.to_string().contains("waiting for its children"),
+            "{err}"
+        );
+    }
 
     // The chain: deleting its last task (through delete_task) deletes all three.
     insp.delete_task("a", "s3").await.expect("delete chain");

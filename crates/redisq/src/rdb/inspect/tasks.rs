@@ -26,6 +26,15 @@ use crate::task::TaskState;
 /// The reply of the task read script: msg, state, score, result.
 type StoredTask = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
 
+/// A waiting flow parent cannot be run or archived by hand: it runs when its children
+/// completed (running it early is what flows rule out).
+fn waiting_for_children(id: &str) -> Error {
+    precondition(format!(
+        "task {} is a flow parent waiting for its children; delete the flow to drop it",
+        go_quote(id)
+    ))
+}
+
 impl Rdb {
     /// One task, with asynq's NextProcessAt rules: now (whole seconds) for pending tasks, the
     /// zset score for scheduled and retry tasks, none otherwise.
@@ -182,6 +191,7 @@ impl Rdb {
             0 => Err(task_not_found()),
             -1 => Err(precondition("task is already running")),
             -2 => Err(precondition("task is already in pending state")),
+            -4 => Err(waiting_for_children(id)),
             _ => Err(being_moved(id)),
         }
     }
@@ -222,6 +232,7 @@ impl Rdb {
             -2 => Err(precondition(
                 "cannot archive task in active state. use cancel_processing instead.",
             )),
+            -4 => Err(waiting_for_children(id)),
             _ => Err(being_moved(id)),
         }
     }

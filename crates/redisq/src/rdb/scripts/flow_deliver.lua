@@ -29,10 +29,16 @@ local function varint(n)
     out[#out + 1] = string.char(n)
     return table.concat(out)
 end
-if redis.call("HGET", KEYS[1], "state") ~= "waiting" then
+local state = redis.call("HGET", KEYS[1], "state")
+local i = ARGV[2]
+if state ~= "waiting" then
+    -- An archived parent still records its other children's outcomes, for the case it is run
+    -- again from the archive.
+    if state == "archived" and redis.call("HGET", KEYS[1], "s:" .. i) == "w" then
+        redis.call("HSET", KEYS[1], "s:" .. i, ARGV[3], "r:" .. i, ARGV[4])
+    end
     return {0, ""}
 end
-local i = ARGV[2]
 if redis.call("HGET", KEYS[1], "s:" .. i) ~= "w" then
     return {0, ""}
 end
