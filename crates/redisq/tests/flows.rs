@@ -433,6 +433,20 @@ async fn deleting_a_flow_deletes_its_waiting_members() {
                 .is_empty()
         );
     }
+    // A queue holding only a waiting parent is not empty; deleting it by force removes the
+    // parent and its flow with everything else of the queue.
+    let only = Flow::new(member("merge", "c", "cp")).child(member("part", "d", "dk"));
+    env.client.enqueue_flow(&only).await.expect("flow");
+    let err = insp.delete_queue("c", false).await.expect_err("not empty");
+    assert!(err.is_queue_not_empty(), "{err}");
+    insp.delete_queue("c", true).await.expect("force");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("asynq:{c}:*")
+        .query_async(&mut c)
+        .await
+        .expect("KEYS");
+    assert!(keys.is_empty(), "nothing left of queue c: {keys:?}");
+
     // Deleting a task that is not waiting for children is refused.
     env.client
         .enqueue_with(&Task::new("x", ""), [TaskOption::task_id("plain")])
