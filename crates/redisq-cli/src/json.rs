@@ -183,6 +183,15 @@ pub(crate) struct TaskJson {
     pub(crate) result_encoding: Option<&'static str>,
 }
 
+/// A flow child, by queue and ID.
+#[derive(Debug, Serialize)]
+pub(crate) struct ChildRefJson {
+    /// Queue name.
+    pub(crate) queue: String,
+    /// Task ID.
+    pub(crate) id: String,
+}
+
 /// One waiting flow parent (`task ls --state waiting`): the task and why it waits.
 #[derive(Debug, Serialize)]
 pub(crate) struct WaitingJson {
@@ -195,6 +204,8 @@ pub(crate) struct WaitingJson {
     pub(crate) children_left: usize,
     /// E.g. `waiting for 2 of 3 children`.
     pub(crate) reason: String,
+    /// The children not finished yet: `{"queue": …, "id": …}`.
+    pub(crate) unfinished_children: Vec<ChildRefJson>,
     /// When the flow was enqueued.
     pub(crate) waiting_since: String,
 }
@@ -206,6 +217,14 @@ impl From<&WaitingTaskInfo> for WaitingJson {
             children: w.children,
             children_left: w.children_left,
             reason: w.reason(),
+            unfinished_children: w
+                .unfinished_children
+                .iter()
+                .map(|(queue, id)| ChildRefJson {
+                    queue: queue.clone(),
+                    id: id.clone(),
+                })
+                .collect(),
             waiting_since: rfc3339(w.waiting_since),
         }
     }

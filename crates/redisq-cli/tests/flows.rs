@@ -40,10 +40,14 @@ async fn waiting_tasks_are_listed_with_their_reason_and_deleted_with_their_flow(
     assert_eq!(listed[0]["children"], 2);
     assert_eq!(listed[0]["children_left"], 2);
     assert_eq!(listed[0]["reason"], "waiting for 2 of 2 children");
+    assert_eq!(
+        listed[0]["unfinished_children"],
+        serde_json::json!([{"queue": "q", "id": "a"}, {"queue": "q", "id": "b"}])
+    );
     cli.run(&["task", "ls", "-q", "q", "-s", "waiting"])
         .await
         .ok()
-        .has(&["parent", "Reason", "waiting for 2 of 2 children"]);
+        .has(&["parent", "Reason", "waiting for 2 of 2 children: q/a, q/b"]);
     cli.run(&["task", "inspect", "-q", "q", "-i", "parent"])
         .await
         .ok()

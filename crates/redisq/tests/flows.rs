@@ -203,6 +203,14 @@ async fn a_flow_parent_runs_once_after_its_last_child_and_sees_every_result() {
     assert_eq!(waiting[0].children, 4);
     assert_eq!(waiting[0].reason(), "waiting for 1 of 4 children");
     assert_eq!(
+        waiting[0].unfinished_children,
+        [("parts".to_string(), "p3".to_string())]
+    );
+    assert_eq!(
+        waiting[0].long_reason(),
+        "waiting for 1 of 4 children: parts/p3"
+    );
+    assert_eq!(
         insp.task_info("merge", "parent").await.expect("info").state,
         TaskState::Waiting
     );

@@ -466,7 +466,7 @@ async fn list_waiting(inspector: &Inspector, a: &LsArgs, opts: ListOptions) -> C
             w.task.id.clone(),
             w.task.task_type.clone(),
             payload_cell(&w.task.payload, 40),
-            w.reason(),
+            w.long_reason(),
             when_short(Some(w.waiting_since), now),
         ]);
     }

@@ -86,6 +86,7 @@ pub(super) fn waiting_task_info_of(r: WaitingRecord) -> Option<WaitingTaskInfo> 
         children: r.children,
         children_left: r.left,
         on_child_archived: OnChildArchived::from_stored(&r.policy),
+        unfinished_children: r.unfinished,
     })
 }
 

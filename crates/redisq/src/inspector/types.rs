@@ -236,6 +236,8 @@ pub struct WaitingTaskInfo {
     pub children_left: usize,
     /// What happens when a child is archived.
     pub on_child_archived: crate::flow::OnChildArchived,
+    /// The children not finished yet, as (queue, task ID), in the order they were added.
+    pub unfinished_children: Vec<(String, String)>,
 }
 
 impl WaitingTaskInfo {
@@ -245,5 +247,16 @@ impl WaitingTaskInfo {
             "waiting for {} of {} children",
             self.children_left, self.children
         )
+    }
+
+    /// [`WaitingTaskInfo::reason`] with the unfinished children named, e.g.
+    /// `waiting for 1 of 3 children: reports/eu`.
+    pub fn long_reason(&self) -> String {
+        let names: Vec<String> = self
+            .unfinished_children
+            .iter()
+            .map(|(q, id)| format!("{q}/{id}"))
+            .collect();
+        format!("{}: {}", self.reason(), names.join(", "))
     }
 }

@@ -50,6 +50,8 @@ pub(crate) struct WaitingRecord {
     pub(crate) children: usize,
     pub(crate) left: usize,
     pub(crate) policy: String,
+    /// (queue, id) of the children not finished yet.
+    pub(crate) unfinished: Vec<(String, String)>,
 }
 
 /// Appends a netstring (`<len>:<bytes>,`), the binary-safe framing of flow events.
@@ -80,7 +82,8 @@ struct Event {
     data: Vec<u8>,
 }
 
-fn parse_event(mut b: &[u8]) -> Option<Event> {
+/// Splits concatenated netstrings; `None` when malformed.
+fn netstrings(mut b: &[u8]) -> Option<Vec<&[u8]>> {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(5);
     while !b.is_empty() {
         let colon = b.iter().position(|&c| c == b':')?;
@@ -93,6 +96,11 @@ fn parse_event(mut b: &[u8]) -> Option<Event> {
         parts.push(&b[start..end]);
         b = &b[end + 1..];
     }
+    Some(parts)
+}
+
+fn parse_event(b: &[u8]) -> Option<Event> {
+    let parts = netstrings(b)?;
     let [q, id, index, outcome, data] = parts[..] else {
         return None;
     };
@@ -560,8 +568,8 @@ impl Rdb {
                 .unwrap_or_default()
         };
         let mut out = Vec::new();
-        for row in reply.chunks(6) {
-            let [_id, msg, score, children, left, policy] = row else {
+        for row in reply.chunks(7) {
+            let [_id, msg, score, children, left, policy, unfinished] = row else {
                 return Err(Error::corrupt("unexpected reply from flow_list_waiting"));
             };
             out.push(WaitingRecord {
@@ -573,6 +581,17 @@ impl Rdb {
                 children: text(children).parse().unwrap_or(0),
                 left: text(left).parse().unwrap_or(0),
                 policy: text(policy),
+                unfinished: netstrings(unfinished.as_deref().unwrap_or_default())
+                    .unwrap_or_default()
+                    .chunks(2)
+                    .filter_map(|p| match p {
+                        [q, id] => Some((
+                            String::from_utf8_lossy(q).into_owned(),
+                            String::from_utf8_lossy(id).into_owned(),
+                        )),
+                        _ => None,
+                    })
+                    .collect(),
             });
         }
         Ok(out)

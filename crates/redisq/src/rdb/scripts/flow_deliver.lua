@@ -16,7 +16,7 @@
 -- ARGV[6] now, unix nanoseconds (pending_since)
 -- ARGV[7] wake-up channel (decision D10), or "" for none
 -- ARGV[8] wake-up message
--- ARGV[9] how long an archived parent's flow hash is kept, seconds
+-- ARGV[9] how long a released or archived parent's flow hash is kept, seconds
 -- Returns {code, event}: code 0 nothing changed, 1 recorded, 2 parent released to pending,
 -- 3 parent archived; event is the parent's own outcome pushed to KEYS[6] for its parent
 -- ("" for none).
@@ -73,6 +73,9 @@ if left > 0 then
     return {1, ""}
 end
 redis.call("HSET", KEYS[1], "state", "released")
+-- The parent deletes its flow when it finishes; the expiry only bounds what a parent finished
+-- elsewhere (by a Go asynq server) leaves behind.
+redis.call("EXPIRE", KEYS[1], ARGV[9])
 if redis.call("ZREM", KEYS[3], ARGV[1]) == 0 or redis.call("EXISTS", KEYS[2]) == 0 then
     return {1, ""}
 end
