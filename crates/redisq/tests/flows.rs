@@ -1,17 +1,22 @@
 //! Chains and flows on real Redis with several servers: order, fan-in, the policies when a
 //! child is archived, the Inspector's view, deleting flows, and a 3-master Cluster with
-//! members in different slots. (A crash between a child's completion and its delivery is
-//! reproduced in `src/rdb/flow_tests.rs`, where the data layer can stop halfway.)
+//! members in different slots, and a server killed (SIGKILL) while it runs a child. (A crash
+//! between a child's completion and its delivery is reproduced in `src/rdb/flow_tests.rs`,
+//! where the data layer can stop halfway.)
+//!
+//! The killed server is this test binary run again as a child process: the test
+//! `child_server_process` does nothing unless `REDISQ_FLOW_CHILD_URL` is set.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redisq::{
     Client, Flow, HandlerError, Inspector, ListOptions, OnChildArchived, RedisClusterClientOpt,
-    RedisConnOpt, Server, Task, TaskContext, TaskOption, TaskState,
+    RedisConnOpt, Server, Task, TaskContext, TaskOption, TaskState, parse_redis_uri,
 };
 use redisq_test_support::RedisCluster;
 use tokio::sync::{Notify, mpsc};
@@ -622,4 +627,131 @@ async fn members_in_queues_on_three_cluster_masters() {
             "{id} ran once"
         );
     }
+}
+
+/// Set in the child process: the Redis URL to work against.
+const CHILD_ENV: &str = "REDISQ_FLOW_CHILD_URL";
+/// Written by the child process's handler once it runs a task: the task's ID.
+const READY_KEY: &str = "test:flow-child:running";
+
+/// The server killed by `a_server_killed_while_running_a_child_never_runs_the_parent_early`:
+/// a short lease, and a handler that announces its task in Redis and then hangs.
+#[tokio::test]
+async fn child_server_process() {
+    let Ok(url) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let conn = redis::Client::open(url.as_str())
+        .expect("redis client")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis connection");
+    let handler = move |ctx: TaskContext, _task: Task| {
+        let conn = conn.clone();
+        async move {
+            let _: () = redis::cmd("SET")
+                .arg(READY_KEY)
+                .arg(ctx.task_id())
+                .query_async(&mut conn.clone())
+                .await
+                .expect("SET");
+            std::future::pending::<()>().await;
+            Ok(())
+        }
+    };
+    let config = redisq::Config::new()
+        .concurrency(1)
+        .queues([("kids", 1)])
+        .lease_duration(Duration::from_secs(2))
+        .heartbeat_interval(Duration::from_millis(500))
+        .task_check_interval(Duration::from_millis(50));
+    let server = Server::new(parse_redis_uri(&url).expect("uri"), config)
+        .await
+        .expect("server");
+    server.start(handler).await.expect("start");
+    // The test kills this process; the limit only guards against an orphaned child.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+}
+
+/// Kills and reaps the child process when dropped (also when the test fails).
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_while_running_a_child_never_runs_the_parent_early() {
+    let env = Env::start().await;
+    let c = env.conn().await;
+    let url = env.redis().expect("own Redis").url();
+    let flow = Flow::new(member("merge", "parents", "parent"))
+        .child(member("part", "kids", "k1").with_option(TaskOption::max_retry(3)))
+        .child(member("part", "kids", "k2"));
+    env.client.enqueue_flow(&flow).await.expect("flow");
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = ChildGuard(
+        Command::new(exe)
+            .args([
+                "--exact",
+                "child_server_process",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, &url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn the server process"),
+    );
+    wait_until("the doomed server runs k1", || async {
+        let v: Option<String> = redis::cmd("GET")
+            .arg(READY_KEY)
+            .query_async(&mut c.clone())
+            .await
+            .expect("GET");
+        v.as_deref() == Some("k1")
+    })
+    .await;
+    // SIGKILL: no shutdown, no requeue, no final write.
+    child.0.kill().expect("SIGKILL the server");
+    assert!(!child.0.wait().expect("reap the server").success());
+
+    // Another server finishes the work: k2 at once, k1 once its lease expired and it was
+    // retried. The parent runs once, after both.
+    let log: Log = Arc::default();
+    let release = Arc::new(Notify::new());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let config = fast_config()
+        .queues([("kids", 1), ("parents", 1)])
+        .lease_grace(Duration::from_secs(1))
+        .recoverer_interval(Duration::from_millis(200))
+        .retry_delay(|_, _, _| Duration::ZERO);
+    let survivor = Server::new(env.opt(), config).await.expect("server");
+    survivor
+        .start(handler(log.clone(), release.clone(), tx.clone()))
+        .await
+        .expect("start");
+    wait_done(&mut rx, &["k1", "k2", "parent"]).await;
+    survivor.shutdown().await;
+    let seen = log_of(&log);
+    let pos = |s: Seen| seen.iter().position(|x| *x == s).expect("seen");
+    assert!(pos(Seen::End("k1".into())) < pos(Seen::Start("parent".into())));
+    assert!(pos(Seen::End("k2".into())) < pos(Seen::Start("parent".into())));
+    assert_eq!(
+        seen.iter()
+            .filter(|s| **s == Seen::Start("parent".into()))
+            .count(),
+        1
+    );
+    assert!(seen.contains(&Seen::Parent(
+        "parent".into(),
+        vec![("k1".into(), "k1".into()), ("k2".into(), "k2".into())]
+    )));
+    let insp = Inspector::connect(env.opt()).await.expect("inspector");
+    let k1_err = insp.task_info("kids", "k1").await.expect_err("k1 is done");
+    assert!(k1_err.is_not_found());
 }
