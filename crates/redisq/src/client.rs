@@ -71,6 +71,19 @@ impl ClientBuilder {
     }
 }
 
+/// Copies the written headers of every member into a flow's infos.
+fn set_headers(
+    info: &mut FlowInfo,
+    headers: &std::collections::HashMap<(&str, &str), &crate::task::Headers>,
+) {
+    if let Some(h) = headers.get(&(info.parent.queue.as_str(), info.parent.id.as_str())) {
+        info.parent.headers = (*h).clone();
+    }
+    for child in &mut info.children {
+        set_headers(child, headers);
+    }
+}
+
 /// The outcome of one task of [`Client::enqueue_batch`].
 pub type BatchResult = Result<TaskInfo>;
 
@@ -258,7 +271,14 @@ impl Client {
                 telemetry::inject_current(&mut t.headers);
             }
             self.inner.rdb.create_flow(&plan).await?;
-            Ok(plan.info)
+            // The infos carry the headers as written, trace context included.
+            let mut headers = std::collections::HashMap::new();
+            for t in plan.waiting.iter().map(|w| &w.task).chain(&plan.ready) {
+                headers.insert((t.queue.as_str(), t.id.as_str()), &t.headers);
+            }
+            let mut info = plan.info.clone();
+            set_headers(&mut info, &headers);
+            Ok(info)
         }
         .instrument(span.clone())
         .await;
