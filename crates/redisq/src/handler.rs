@@ -315,8 +315,9 @@ pub struct TaskContext {
     pub(crate) cancel: CancellationToken,
     pub(crate) data: Data,
     pub(crate) writer: ResultWriter,
-    /// The finished children of a flow parent (empty for every other task).
-    pub(crate) children: Arc<[ChildResult]>,
+    /// The finished children of a flow parent (`None` for every other task, which so pays
+    /// no allocation).
+    pub(crate) children: Option<Arc<[ChildResult]>>,
 }
 
 impl TaskContext {
@@ -388,7 +389,7 @@ impl TaskContext {
     /// # is_handler(merge);
     /// ```
     pub fn child_results(&self) -> &[ChildResult] {
-        &self.children
+        self.children.as_deref().unwrap_or_default()
     }
 }
 
@@ -473,7 +474,7 @@ impl TaskContext {
             deadline,
             cancel,
             data: Data::new(),
-            children: Arc::from(Vec::new()),
+            children: None,
         }
     }
 }

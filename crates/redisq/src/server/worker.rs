@@ -104,14 +104,13 @@ impl Workers {
         let in_flight = metrics::in_flight(&queue);
         // A flow parent reads its children's outcomes before it runs; a read that fails fails
         // the attempt (it is retried), so a handler never sees a partial list.
-        let children = if flow::is_parent(&active.msg.headers) {
-            self.child_results(&queue, &id).await
+        let (children, children_err) = if flow::is_parent(&active.msg.headers) {
+            match self.child_results(&queue, &id).await {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            }
         } else {
-            Ok(Arc::from(Vec::new()))
-        };
-        let (children, children_err) = match children {
-            Ok(c) => (c, None),
-            Err(e) => (Arc::from(Vec::new()), Some(e)),
+            (None, None)
         };
         let cancel = CancellationToken::new();
         let ctx = TaskContext {
