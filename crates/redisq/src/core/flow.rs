@@ -109,7 +109,8 @@ fn plan_flow(
     let mut parent = member(&flow.parent, up.as_ref(), now, seen)?;
     if !matches!(parent.placement, Placement::Pending { .. }) {
         return Err(Error::invalid_option(
-            "a flow parent cannot be scheduled: it becomes pending when its children completed",
+            "a task that waits for others (a flow parent, or a chain member after the first) \
+             cannot be scheduled: it becomes pending when they completed",
         ));
     }
     parent
