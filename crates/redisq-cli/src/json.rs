@@ -26,7 +26,7 @@ use std::time::SystemTime;
 
 use redisq::{
     DailyStats, GroupInfo, QueueInfo, SchedulerEnqueueEvent, SchedulerEntry, ServerInfo, TaskInfo,
-    WorkerInfo,
+    WaitingTaskInfo, WorkerInfo,
 };
 use serde::Serialize;
 
@@ -146,7 +146,8 @@ pub(crate) struct TaskJson {
     /// Task type.
     #[serde(rename = "type")]
     pub(crate) task_type: String,
-    /// `active`, `pending`, `aggregating`, `scheduled`, `retry`, `archived` or `completed`.
+    /// `active`, `pending`, `aggregating`, `scheduled`, `retry`, `archived`, `completed` or
+    /// `waiting` (a flow parent, redisq only).
     pub(crate) state: String,
     /// Payload (see `payload_encoding`).
     pub(crate) payload: String,
@@ -194,6 +195,53 @@ pub(crate) struct ProgressJson {
     pub(crate) message: String,
     /// When it was reported (RFC 3339).
     pub(crate) updated_at: Option<String>,
+}
+
+/// A flow child, by queue and ID.
+#[derive(Debug, Serialize)]
+pub(crate) struct ChildRefJson {
+    /// Queue name.
+    pub(crate) queue: String,
+    /// Task ID.
+    pub(crate) id: String,
+}
+
+/// One waiting flow parent (`task ls --state waiting`): the task and why it waits.
+#[derive(Debug, Serialize)]
+pub(crate) struct WaitingJson {
+    /// The task (state `waiting`).
+    #[serde(flatten)]
+    pub(crate) task: TaskJson,
+    /// How many children it has.
+    pub(crate) children: usize,
+    /// How many of them have not finished.
+    pub(crate) children_left: usize,
+    /// E.g. `waiting for 2 of 3 children`.
+    pub(crate) reason: String,
+    /// The children not finished yet: `{"queue": …, "id": …}`.
+    pub(crate) unfinished_children: Vec<ChildRefJson>,
+    /// When the flow was enqueued.
+    pub(crate) waiting_since: String,
+}
+
+impl From<&WaitingTaskInfo> for WaitingJson {
+    fn from(w: &WaitingTaskInfo) -> Self {
+        WaitingJson {
+            task: TaskJson::from(&w.task),
+            children: w.children,
+            children_left: w.children_left,
+            reason: w.reason(),
+            unfinished_children: w
+                .unfinished_children
+                .iter()
+                .map(|(queue, id)| ChildRefJson {
+                    queue: queue.clone(),
+                    id: id.clone(),
+                })
+                .collect(),
+            waiting_since: rfc3339(w.waiting_since),
+        }
+    }
 }
 
 impl From<&TaskInfo> for TaskJson {

@@ -9,9 +9,11 @@ use tracing::field::Empty;
 
 use crate::RedisConnOpt;
 use crate::connection::Connection;
+use crate::core::flow as core_flow;
 use crate::core::message;
 use crate::core::names::Namespace;
 use crate::error::{Error, Kind, Result};
+use crate::flow::{Flow, FlowInfo};
 use crate::option::TaskOption;
 use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
@@ -70,6 +72,19 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Client> {
         let conn = Connection::connect(self.conn).await?;
         Ok(Client::from_connection(&conn, self.namespace))
+    }
+}
+
+/// Copies the written headers of every member into a flow's infos.
+fn set_headers(
+    info: &mut FlowInfo,
+    headers: &std::collections::HashMap<(&str, &str), &crate::task::Headers>,
+) {
+    if let Some(h) = headers.get(&(info.parent.queue.as_str(), info.parent.id.as_str())) {
+        info.parent.headers = (*h).clone();
+    }
+    for child in &mut info.children {
+        set_headers(child, headers);
     }
 }
 
@@ -224,6 +239,95 @@ impl Client {
         out.into_iter()
             .map(|r| r.unwrap_or_else(|| Err(Error::corrupt("no result for a batched task"))))
             .collect()
+    }
+
+    /// Enqueues a flow: its children run at once (in parallel, in their own queues), the
+    /// parent waits (state [`crate::TaskState::Waiting`], outside every queue) and becomes
+    /// pending when every child completed; its handler reads the children's results with
+    /// [`crate::TaskContext::child_results`]. See [`Flow`] and the guide page
+    /// [`crate::guide::flows`].
+    ///
+    /// Flow members cannot be unique or grouped, and a task that waits for children cannot be
+    /// scheduled ([`Error::is_invalid_option`], nothing written). The parent is written first,
+    /// so a child can never finish before it exists; when a member cannot be written (an ID
+    /// conflict, Redis lost) what was written is deleted again and the error returned.
+    ///
+    /// The call runs in a `redisq.enqueue_flow` span (target `redisq`) with `flow.size`; with
+    /// the `opentelemetry` feature every member carries its trace context.
+    pub async fn enqueue_flow(&self, flow: &Flow) -> Result<FlowInfo> {
+        self.check_open()?;
+        let span = tracing::info_span!(
+            target: "redisq",
+            "redisq.enqueue_flow",
+            "flow.size" = Empty,
+            otel.kind = "producer",
+            otel.status_code = Empty,
+            error = Empty,
+        );
+        let res = async {
+            let mut plan = core_flow::plan(flow, SystemTime::now())?;
+            span.record("flow.size", plan.waiting.len() + plan.ready.len());
+            for t in plan
+                .waiting
+                .iter_mut()
+                .map(|w| &mut w.task)
+                .chain(plan.ready.iter_mut())
+            {
+                telemetry::inject_current(&mut t.headers);
+            }
+            self.inner.rdb.create_flow(&plan).await?;
+            // The infos carry the headers as written, trace context included.
+            let mut headers = std::collections::HashMap::new();
+            for t in plan.waiting.iter().map(|w| &w.task).chain(&plan.ready) {
+                headers.insert((t.queue.as_str(), t.id.as_str()), &t.headers);
+            }
+            let mut info = plan.info.clone();
+            set_headers(&mut info, &headers);
+            Ok(info)
+        }
+        .instrument(span.clone())
+        .await;
+        if let Err(e) = &res {
+            span.record("otel.status_code", "error");
+            span.record("error", tracing::field::display(e));
+        }
+        res
+    }
+
+    /// Enqueues tasks that run one after another, in the order given: each starts only after
+    /// the one before it completed, whatever queues and servers they run on. When a task is
+    /// archived (fails for good) the tasks after it are archived too, each naming the cause.
+    /// Each task's handler sees the one before it in [`crate::TaskContext::child_results`].
+    ///
+    /// Returns the tasks' infos in order: the first is pending (or scheduled), the others
+    /// waiting. A chain of one task is an ordinary task. The rules and errors are those of
+    /// [`Client::enqueue_flow`] (a chain is a flow whose every member waits for the one
+    /// before), and an empty chain is an invalid option.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: redisq::Client) -> redisq::Result<()> {
+    /// use redisq::Task;
+    ///
+    /// let infos = client
+    ///     .enqueue_chain(&[
+    ///         Task::new("video:download", "42"),
+    ///         Task::new("video:transcode", "42"),
+    ///         Task::new("video:publish", "42"),
+    ///     ])
+    ///     .await?;
+    /// println!("{} runs last", infos[2].id);
+    /// # Ok(()) }
+    /// ```
+    pub async fn enqueue_chain(&self, tasks: &[Task]) -> Result<Vec<TaskInfo>> {
+        match tasks {
+            [] => Err(Error::invalid_option("a chain needs at least one task")),
+            [one] => Ok(vec![self.enqueue(one).await?]),
+            _ => {
+                let flow = core_flow::chain(tasks)
+                    .ok_or_else(|| Error::invalid_option("a chain needs at least one task"))?;
+                Ok(core_flow::chain_order(self.enqueue_flow(&flow).await?))
+            }
+        }
     }
 
     /// Checks that Redis answers.

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
+use crate::flow::ChildResult;
 use crate::rdb::Rdb;
 use crate::task::Task;
 
@@ -314,6 +315,9 @@ pub struct TaskContext {
     pub(crate) cancel: CancellationToken,
     pub(crate) data: Data,
     pub(crate) writer: ResultWriter,
+    /// The finished children of a flow parent (`None` for every other task, which so pays
+    /// no allocation).
+    pub(crate) children: Option<Arc<[ChildResult]>>,
 }
 
 impl TaskContext {
@@ -423,6 +427,31 @@ impl TaskContext {
 
     /// The longest message [`TaskContext::set_progress`] accepts, in bytes.
     pub const MAX_PROGRESS_MESSAGE: usize = 1024;
+
+    /// How the children of this flow parent ended, in the order they were added to the
+    /// [`crate::Flow`] (for a chain: the task before this one). Empty for a task that is not
+    /// a flow parent. Read from Redis once, before the handler starts.
+    ///
+    /// ```
+    /// use redisq::{HandlerError, Task, TaskContext};
+    ///
+    /// let merge = |ctx: TaskContext, _task: Task| async move {
+    ///     let mut total = 0u64;
+    ///     for child in ctx.child_results() {
+    ///         let Some(result) = &child.result else {
+    ///             return Err(HandlerError::skip_retry(format!("child {} has no result", child.id)));
+    ///         };
+    ///         total += std::str::from_utf8(result)?.parse::<u64>()?;
+    ///     }
+    ///     println!("total {total}");
+    ///     Ok(())
+    /// };
+    /// # fn is_handler(_: impl redisq::Handler) {}
+    /// # is_handler(merge);
+    /// ```
+    pub fn child_results(&self) -> &[ChildResult] {
+        self.children.as_deref().unwrap_or_default()
+    }
 }
 
 impl fmt::Debug for TaskContext {
@@ -506,6 +535,7 @@ impl TaskContext {
             deadline,
             cancel,
             data: Data::new(),
+            children: None,
         }
     }
 }

@@ -151,6 +151,7 @@ mod client;
 mod connection;
 mod core;
 pub mod error;
+mod flow;
 pub mod guide;
 
 // The README's code blocks compile (and run where they can) as doc tests.
@@ -177,6 +178,7 @@ pub use crate::core::names::{DEFAULT_NAMESPACE, Namespace, QueueName};
 pub use client::{BatchResult, Client, ClientBuilder};
 pub use connection::Connection;
 pub use error::{Error, ErrorKind, Result};
+pub use flow::{ChildResult, Flow, FlowInfo, OnChildArchived};
 pub use handler::{
     BoxFuture, BoxHandler, Data, Handler, HandlerError, HandlerFailure, HandlerResult,
     ResultWriter, TaskContext,

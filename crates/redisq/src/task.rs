@@ -138,6 +138,9 @@ pub enum TaskState {
     Completed,
     /// Waiting in a group to be aggregated.
     Aggregating,
+    /// A flow parent waiting for its children (redisq only; kept out of asynq's lists, see
+    /// [`crate::Flow`]). Not in [`TaskState::ALL`], which lists asynq's states.
+    Waiting,
 }
 
 impl TaskState {
@@ -162,6 +165,7 @@ impl TaskState {
             TaskState::Archived => "archived",
             TaskState::Completed => "completed",
             TaskState::Aggregating => "aggregating",
+            TaskState::Waiting => "waiting",
         }
     }
 }
@@ -178,6 +182,7 @@ impl FromStr for TaskState {
     fn from_str(s: &str) -> Result<Self, Error> {
         TaskState::ALL
             .into_iter()
+            .chain([TaskState::Waiting])
             .find(|st| st.as_str() == s)
             .ok_or_else(|| Error::corrupt(format!("unknown task state {s:?}")))
     }

@@ -66,6 +66,8 @@ pub(crate) enum State {
     Archived,
     /// Succeeded, kept for its retention
     Completed,
+    /// A flow parent waiting for its children (redisq only)
+    Waiting,
 }
 
 impl State {
@@ -78,6 +80,7 @@ impl State {
             State::Retry => "retry",
             State::Archived => "archived",
             State::Completed => "completed",
+            State::Waiting => "waiting",
         }
     }
 }
@@ -392,6 +395,9 @@ async fn list(inspector: &Inspector, a: &LsArgs) -> CliResult {
         .page(a.page as usize)
         .page_size(a.size as usize);
     let q = a.queue.as_str();
+    if a.state == State::Waiting {
+        return list_waiting(inspector, a, opts).await;
+    }
     let res = match a.state {
         State::Active => inspector.list_active_tasks(q, opts).await,
         State::Pending => inspector.list_pending_tasks(q, opts).await,
@@ -400,6 +406,7 @@ async fn list(inspector: &Inspector, a: &LsArgs) -> CliResult {
         State::Retry => inspector.list_retry_tasks(q, opts).await,
         State::Archived => inspector.list_archived_tasks(q, opts).await,
         State::Completed => inspector.list_completed_tasks(q, opts).await,
+        State::Waiting => Ok(Vec::new()),
     };
     let tasks = res.map_err(|e| {
         from_redisq(
@@ -429,6 +436,44 @@ async fn list(inspector: &Inspector, a: &LsArgs) -> CliResult {
     Ok(())
 }
 
+/// `task ls --state waiting`: the flow parents waiting for their children, with why.
+async fn list_waiting(inspector: &Inspector, a: &LsArgs, opts: ListOptions) -> CliResult {
+    let q = a.queue.as_str();
+    let tasks = inspector.list_waiting_tasks(q, opts).await.map_err(|e| {
+        from_redisq(
+            &e,
+            &format!("could not list the waiting tasks of queue {q:?}"),
+            Subject::Queue(q),
+        )
+    })?;
+    if a.json {
+        let list: Vec<json::WaitingJson> = tasks.iter().map(json::WaitingJson::from).collect();
+        return print_json(&list);
+    }
+    if tasks.is_empty() {
+        let page = if a.page > 1 {
+            format!(" on page {}", a.page)
+        } else {
+            String::new()
+        };
+        emit(&format!("no waiting tasks in queue {q:?}{page}\n"));
+        return Ok(());
+    }
+    let now = SystemTime::now();
+    let mut t = Table::new(&["ID", "Type", "Payload", "Reason", "Waiting Since"]);
+    for w in &tasks {
+        t.row(vec![
+            w.task.id.clone(),
+            w.task.task_type.clone(),
+            payload_cell(&w.task.payload, 40),
+            w.long_reason(),
+            when_short(Some(w.waiting_since), now),
+        ]);
+    }
+    emit(&t.render());
+    Ok(())
+}
+
 /// The columns asynq shows for each state, plus a few more.
 fn table(state: State, tasks: &[TaskInfo], now: SystemTime) -> Table {
     const PAYLOAD: usize = 40;
@@ -451,6 +496,7 @@ fn table(state: State, tasks: &[TaskInfo], now: SystemTime) -> Table {
         .right(&[6, 7]),
         State::Archived => Table::new(&["ID", "Type", "Payload", "Last Error", "Last Failed"]),
         State::Completed => Table::new(&["ID", "Type", "Payload", "Completed", "Result"]),
+        State::Waiting => Table::new(&["ID", "Type", "Payload"]),
     };
     for task in tasks {
         let mut row = vec![
@@ -466,7 +512,7 @@ fn table(state: State, tasks: &[TaskInfo], now: SystemTime) -> Table {
                     |p| payload_cell(format!("{}% {}", p.percent, p.message).as_bytes(), ERR),
                 ));
             }
-            State::Pending => {}
+            State::Pending | State::Waiting => {}
             State::Aggregating => row.push(task.group.clone().unwrap_or_default()),
             State::Scheduled => row.push(when_short(task.next_process_at, now)),
             State::Retry => {

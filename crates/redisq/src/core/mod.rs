@@ -5,6 +5,7 @@
 //! data layer (`rdb`), and depends only on the crate's data types (`task`, `option`,
 //! `error`); nothing in here talks to Redis.
 
+pub(crate) mod flow;
 pub(crate) mod limits;
 pub(crate) mod message;
 pub(crate) mod names;

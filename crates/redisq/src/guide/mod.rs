@@ -13,10 +13,14 @@
 //! | [`results`] | keeping results and reading them back |
 //! | [`waiting_and_progress`] | waiting for a task's outcome, reporting a running task's progress |
 //! | [`groups`] | aggregating many small tasks into one |
+//! | [`flows`] | chains (one task after another) and flows (a parent after its children) |
 //! | [`scheduling`] | cron and `@every` entries, several scheduler processes |
 //! | [`operating`] | the Inspector, the `redisq` command, connections, logging |
 //! | [`performance`] | what a task costs in Redis and how to keep it cheap |
 //! | [`coming_from_asynq`] | what is the same as Go's asynq, what differs, the name map |
+
+#[doc = include_str!("flows.md")]
+pub mod flows {}
 
 #[doc = include_str!("getting_started.md")]
 pub mod getting_started {}

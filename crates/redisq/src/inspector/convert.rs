@@ -8,14 +8,17 @@ use std::time::{Duration, SystemTime};
 
 use super::types::{
     ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, SchedulerEnqueueEvent,
-    SchedulerEntry, ServerInfo, WorkerInfo,
+    SchedulerEntry, ServerInfo, WaitingTaskInfo, WorkerInfo,
 };
-use crate::core::time::unix_nanos;
+use crate::core::time::{from_unix_secs, unix_nanos};
+use crate::flow::OnChildArchived;
+use crate::rdb::flow::WaitingRecord;
 use crate::rdb::inspect::Page;
 use crate::rdb::inspect::records::{
     ClusterNodeRecord, DailyRecord, EnqueueEventRecord, GroupRecord, QueueRecord,
-    SchedulerEntryRecord, ServerRecord, WorkerRecord,
+    SchedulerEntryRecord, ServerRecord, TaskRecord, WorkerRecord,
 };
+use crate::task::TaskState;
 
 /// The page the data layer reads.
 pub(super) fn page(opts: ListOptions) -> Page {
@@ -27,6 +30,26 @@ pub(super) fn page(opts: ListOptions) -> Page {
 
 /// The TaskInfo of a stored task (asynq's `newTaskInfo`), shared with `Client::wait`.
 pub(super) use crate::info::task_info_of;
+
+/// A waiting flow parent; `None` when its task hash is gone.
+pub(super) fn waiting_task_info_of(r: WaitingRecord) -> Option<WaitingTaskInfo> {
+    let task = task_info_of(TaskRecord {
+        msg: r.msg?,
+        state: TaskState::Waiting,
+        next_process_at: None,
+        result: None,
+        is_orphaned: false,
+        progress: None,
+    });
+    Some(WaitingTaskInfo {
+        task,
+        waiting_since: from_unix_secs(r.since),
+        children: r.children,
+        children_left: r.left,
+        on_child_archived: OnChildArchived::from_stored(&r.policy),
+        unfinished_children: r.unfinished,
+    })
+}
 
 /// A queue snapshot taken at `now` (the time the counters were read for).
 pub(super) fn queue_info(queue: &str, r: QueueRecord, now: SystemTime) -> QueueInfo {

@@ -41,7 +41,7 @@ use std::time::SystemTime;
 
 pub use self::types::{
     ClusterNode, DailyStats, GroupInfo, ListOptions, QueueInfo, RedisInfo, SchedulerEnqueueEvent,
-    SchedulerEntry, ServerInfo, WorkerInfo,
+    SchedulerEntry, ServerInfo, WaitingTaskInfo, WorkerInfo,
 };
 use crate::RedisConnOpt;
 use crate::connection::Connection;
@@ -279,9 +279,37 @@ impl Inspector {
         self.list(queue, TaskSource::Group(group), opts).await
     }
 
-    /// Deletes a task that is not active and releases its unique lock.
+    /// Deletes a task that is not active and releases its unique lock. A waiting flow parent
+    /// is deleted with its flow, as [`Inspector::delete_flow`] does.
     pub async fn delete_task(&self, queue: &str, id: &str) -> Result<()> {
         self.rdb.delete_task(queue, id).await
+    }
+
+    /// One page of the flow parents waiting for their children (state
+    /// [`crate::TaskState::Waiting`]), the oldest first, with how many children each still
+    /// waits for. These tasks are in no asynq list, so asynq tools do not show them.
+    pub async fn list_waiting_tasks(
+        &self,
+        queue: &str,
+        opts: ListOptions,
+    ) -> Result<Vec<WaitingTaskInfo>> {
+        let records = self.rdb.list_waiting(queue, convert::page(opts)).await?;
+        Ok(records
+            .into_iter()
+            .filter_map(convert::waiting_task_info_of)
+            .collect())
+    }
+
+    /// Deletes a waiting flow parent (the flow) with every member below it that has not
+    /// started yet: pending, scheduled or retrying children, and child flows, recursively.
+    /// Children already running finish normally and report to nobody. Returns how many tasks
+    /// were deleted. For a chain, pass its last task.
+    ///
+    /// Errors: [`crate::Error::is_not_found`] when the task does not exist, a failed
+    /// precondition when it is not waiting (its flow is already released or archived).
+    pub async fn delete_flow(&self, queue: &str, parent_id: &str) -> Result<usize> {
+        self.rdb.check_queue(queue).await?;
+        self.rdb.delete_flow(queue, parent_id).await
     }
 
     /// Moves a scheduled, retry, archived, completed or aggregating task to pending, to be

@@ -220,3 +220,43 @@ pub struct RedisInfo {
     /// `CLUSTER INFO`, on a Cluster.
     pub cluster_info: Option<String>,
 }
+
+/// A flow parent waiting for its children (see [`crate::Flow`]), as listed by
+/// [`crate::Inspector::list_waiting_tasks`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaitingTaskInfo {
+    /// The task, in state [`crate::TaskState::Waiting`].
+    pub task: crate::task::TaskInfo,
+    /// When the flow was enqueued.
+    pub waiting_since: SystemTime,
+    /// How many children the task has.
+    pub children: usize,
+    /// How many of them have not finished yet.
+    pub children_left: usize,
+    /// What happens when a child is archived.
+    pub on_child_archived: crate::flow::OnChildArchived,
+    /// The children not finished yet, as (queue, task ID), in the order they were added.
+    pub unfinished_children: Vec<(String, String)>,
+}
+
+impl WaitingTaskInfo {
+    /// Why the task is not pending, e.g. `waiting for 2 of 3 children`.
+    pub fn reason(&self) -> String {
+        format!(
+            "waiting for {} of {} children",
+            self.children_left, self.children
+        )
+    }
+
+    /// [`WaitingTaskInfo::reason`] with the unfinished children named, e.g.
+    /// `waiting for 1 of 3 children: reports/eu`.
+    pub fn long_reason(&self) -> String {
+        let names: Vec<String> = self
+            .unfinished_children
+            .iter()
+            .map(|(q, id)| format!("{q}/{id}"))
+            .collect();
+        format!("{}: {}", self.reason(), names.join(", "))
+    }
+}

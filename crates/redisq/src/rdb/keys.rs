@@ -239,6 +239,28 @@ impl QueueKeys {
         self.key("groups")
     }
 
+    /// ZSET of the flow parents waiting for their children, scored by creation time (unix s).
+    /// redisq only: Go asynq never sees these tasks, so it cannot run one early.
+    pub(crate) fn waiting(&self) -> String {
+        self.key("redisq:waiting")
+    }
+
+    /// `<ns>:{q}:redisq:flow:` — scripts append a parent's task ID to it.
+    pub(crate) fn flow_prefix(&self) -> String {
+        self.key("redisq:flow:")
+    }
+
+    /// HASH of the flow whose parent is this task: its children, their outcomes, the policy.
+    pub(crate) fn flow(&self, parent_id: &str) -> String {
+        self.key(&format!("redisq:flow:{parent_id}"))
+    }
+
+    /// LIST of flow events (a child's completion or archive) written in the same step as the
+    /// transition, waiting to be delivered to the parent's slot.
+    pub(crate) fn flow_events(&self) -> String {
+        self.key("redisq:flow_events")
+    }
+
     /// ZSET of aggregation sets in progress, scored by deadline.
     pub(crate) fn aggregation_sets(&self) -> String {
         self.key("aggregation_sets")
@@ -307,6 +329,10 @@ mod tests {
         assert_eq!(q.waiters(), "asynq:{default}:redisq:waiters");
         assert_eq!(q.finished("x"), "asynq:{default}:redisq:finished:x");
         assert_eq!(Keys::default().finished_channel(), "asynq:redisq:finished");
+        assert_eq!(q.waiting(), "asynq:{default}:redisq:waiting");
+        assert_eq!(q.flow("p"), "asynq:{default}:redisq:flow:p");
+        assert_eq!(q.flow_prefix(), "asynq:{default}:redisq:flow:");
+        assert_eq!(q.flow_events(), "asynq:{default}:redisq:flow_events");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod aggregation;
 pub(crate) mod conn;
 mod enqueue;
+pub(crate) mod flow;
 pub(crate) mod inspect;
 pub(crate) mod keys;
 mod process;

@@ -20,6 +20,7 @@ use super::proto::{
     encode_worker_info,
 };
 use super::scripts::{self, evalsha};
+use crate::core::flow;
 use crate::core::limits::ArchiveLimits;
 use crate::core::time::{unix_nanos, unix_secs};
 use crate::error::{Error, Kind, Result};
@@ -28,7 +29,7 @@ use crate::error::{Error, Kind, Result};
 pub(crate) const STATS_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
 
 /// The largest int64: the total counters wrap to 1 when they reach it.
-const MAX_INT64: &str = "9223372036854775807";
+pub(super) const MAX_INT64: &str = "9223372036854775807";
 
 /// How many due tasks one forward script call moves at most.
 pub(crate) const FORWARD_BATCH: usize = 100;
@@ -191,6 +192,9 @@ impl Rdb {
     ///
     /// Fails with a task-not-found error when the task is not in `active`.
     pub(crate) async fn done(&self, msg: &TaskMessage, now: SystemTime) -> Result<()> {
+        if flow::is_member(&msg.headers) {
+            return self.flow_done(msg, now).await;
+        }
         let qk = self.keys.queue(&msg.queue);
         let stats = DailyStats::new(&qk, now);
         let mut inv = scripts::DONE.prepare_invoke();
@@ -212,6 +216,9 @@ impl Rdb {
     ///
     /// Fails with a task-not-found error when the task is not in `active`.
     pub(crate) async fn mark_complete(&self, msg: &TaskMessage, now: SystemTime) -> Result<()> {
+        if flow::is_member(&msg.headers) {
+            return self.flow_done(msg, now).await;
+        }
         let qk = self.keys.queue(&msg.queue);
         let stats = DailyStats::new(&qk, now);
         let now_s = unix_secs(now);
@@ -318,6 +325,11 @@ impl Rdb {
             ..msg.clone()
         };
         let encoded = encode_task_message(&modified);
+        if flow::is_member(&msg.headers) {
+            return self
+                .flow_archive(msg, "msg", &encoded, err, limits, now)
+                .await;
+        }
         let reply = self
             .run_archive(&msg.queue, &msg.id, "msg", &encoded, limits, now)
             .await;
@@ -666,7 +678,7 @@ impl Rdb {
     /// The unique lock a completion script may release: the message's `unique_key`, when it
     /// has one. On a Cluster a key outside the queue's slot cannot be touched by the script
     /// (Go always puts it there); it is then left to expire.
-    fn unique_lock<'m>(&self, qk: &QueueKeys, msg: &'m TaskMessage) -> Option<&'m str> {
+    pub(super) fn unique_lock<'m>(&self, qk: &QueueKeys, msg: &'m TaskMessage) -> Option<&'m str> {
         let lock = msg.unique_key.as_str();
         if lock.is_empty() {
             return None;
@@ -684,14 +696,14 @@ impl Rdb {
 }
 
 /// The daily counter keys of `now`'s UTC date and their expiry (now + 90 days, unix s).
-struct DailyStats {
-    processed: String,
-    failed: String,
-    expire_at: i64,
+pub(super) struct DailyStats {
+    pub(super) processed: String,
+    pub(super) failed: String,
+    pub(super) expire_at: i64,
 }
 
 impl DailyStats {
-    fn new(qk: &QueueKeys, now: SystemTime) -> Self {
+    pub(super) fn new(qk: &QueueKeys, now: SystemTime) -> Self {
         let date = utc_date(now);
         let ttl = i64::try_from(STATS_TTL.as_secs()).unwrap_or(i64::MAX);
         DailyStats {
@@ -722,6 +734,21 @@ fn completion_outcome(reply: RedisResult<Value>, what: &str, msg: &TaskMessage) 
             msg.id, msg.queue
         )
     })
+}
+
+/// Like [`script_outcome`], keeping the reply's value.
+pub(super) fn script_value(
+    reply: RedisResult<Value>,
+    context: impl FnOnce() -> String,
+) -> Result<Value> {
+    match reply {
+        Ok(v) => Ok(v),
+        Err(e) if is_not_found(&e) => Err(Error::new(
+            Kind::TaskNotFound,
+            format!("{}: the task is not active", context()),
+        )),
+        Err(e) => Err(Error::redis(context(), e)),
+    }
 }
 
 /// Maps a completion script's reply: `NOT FOUND` (the task is not active) becomes a

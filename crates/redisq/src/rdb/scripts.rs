@@ -69,6 +69,13 @@ scripts! {
     // Scheduler state (scheduler.rs).
     SCHEDULER_WRITE_ENTRIES => "scheduler_write_entries.lua",
     SCHEDULER_RECORD_EVENT => "scheduler_record_event.lua",
+    // Flows and chains (flow.rs).
+    FLOW_CREATE => "flow_create.lua",
+    FLOW_DONE => "flow_done.lua",
+    FLOW_ARCHIVE => "flow_archive.lua",
+    FLOW_DELIVER => "flow_deliver.lua",
+    FLOW_DELETE => "flow_delete.lua",
+    FLOW_LIST_WAITING => "flow_list_waiting.lua",
 }
 
 /// Builds the `EVALSHA` command of a script call, for use in a pipeline.

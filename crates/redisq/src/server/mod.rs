@@ -14,6 +14,7 @@
 pub(crate) mod aggregator;
 mod completer;
 pub(crate) mod config;
+mod flows;
 mod forwarder;
 mod healthcheck;
 mod heartbeat;
@@ -200,6 +201,7 @@ impl Server {
             component("recoverer", |s, d| Box::pin(recoverer::run(s, d)) as Bg),
             component("forwarder", |s, d| Box::pin(forwarder::run(s, d)) as Bg),
             component("janitor", |s, d| Box::pin(janitor::run(s, d)) as Bg),
+            component("flow sweep", |s, d| Box::pin(flows::run(s, d)) as Bg),
         ];
         if shared.config.group_aggregator.is_some() {
             components.push(component("aggregator", |s, d| {

@@ -16,8 +16,9 @@ use super::outcome::{CANCELED, DEADLINE_EXCEEDED, LEASE_EXPIRED, Op, attempt_dea
 use super::priority::queue_order;
 use super::state::{ActiveTask, Shared};
 use super::syncer::Syncer;
-use crate::core::time;
+use crate::core::{flow, time};
 use crate::error::{Error, Kind, Result};
+use crate::flow::ChildResult;
 use crate::handler::{BoxHandler, HandlerError, ResultWriter, TaskContext};
 use crate::rdb::Dequeued;
 use crate::rdb::proto::{TaskMessage, decode_task_message_shared};
@@ -101,6 +102,16 @@ impl Workers {
         let entry = ActiveEntry::insert(shared, active.clone());
         let (queue, id) = (active.msg.queue.clone(), active.msg.id.clone());
         let in_flight = metrics::in_flight(&queue);
+        // A flow parent reads its children's outcomes before it runs; a read that fails fails
+        // the attempt (it is retried), so a handler never sees a partial list.
+        let (children, children_err) = if flow::is_parent(&active.msg.headers) {
+            match self.child_results(&queue, &id).await {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e)),
+            }
+        } else {
+            (None, None)
+        };
         let cancel = CancellationToken::new();
         let ctx = TaskContext {
             id: id.clone(),
@@ -116,12 +127,19 @@ impl Workers {
                 id,
                 cancel: cancel.clone(),
             },
+            children,
         };
         let next = async {
             let started = Instant::now();
-            let outcome = self
-                .run_attempt(ctx.clone(), task.clone(), &active, deadline, &span)
-                .await;
+            let outcome = match children_err {
+                Some(e) => Outcome::Failure(HandlerError::msg(format!(
+                    "could not read the flow's child results: {e}"
+                ))),
+                None => {
+                    self.run_attempt(ctx.clone(), task.clone(), &active, deadline, &span)
+                        .await
+                }
+            };
             let report = Report {
                 span: &span,
                 msg: &active.msg,
@@ -139,6 +157,26 @@ impl Workers {
         drop(entry);
         drop(in_flight);
         next
+    }
+
+    /// The outcomes of a flow parent's children, as its handler sees them.
+    async fn child_results(&self, queue: &str, id: &str) -> Result<Arc<[ChildResult]>> {
+        let records = self.shared.rdb.flow_children(queue, id).await?;
+        Ok(records
+            .into_iter()
+            .map(|r| {
+                let (result, error) = match r.outcome {
+                    Ok(res) => (res.map(bytes::Bytes::from), None),
+                    Err(e) => (None, Some(e)),
+                };
+                ChildResult {
+                    queue: r.queue,
+                    id: r.id,
+                    result,
+                    error,
+                }
+            })
+            .collect())
     }
 
     async fn archive_corrupt(&self, d: &Dequeued, e: &Error) {
@@ -221,6 +259,12 @@ impl Workers {
                 report.outcome("success");
                 if msg.retention > 0 {
                     self.write(active, Op::Complete).await;
+                    return None;
+                }
+                // Flow members complete alone, through the flow-aware script that also records
+                // the outcome for the parent (never through the batched completer).
+                if flow::is_member(&msg.headers) {
+                    self.write(active, Op::Done).await;
                     return None;
                 }
                 return self.write_done(active, next_here).await;

@@ -51,7 +51,7 @@ pub(crate) struct Page {
 
 impl Page {
     /// The 0-based index range `[start, stop]` of the page, or `None` for an empty page.
-    fn range(self) -> Option<(i64, i64)> {
+    pub(crate) fn range(self) -> Option<(i64, i64)> {
         if self.size == 0 {
             return None;
         }
@@ -149,7 +149,7 @@ fn cutoff(now_s: i64, limits: ArchiveLimits) -> i64 {
 }
 
 impl Rdb {
-    async fn check_queue(&self, queue: &str) -> Result<()> {
+    pub(crate) async fn check_queue(&self, queue: &str) -> Result<()> {
         if self.queue_exists(queue).await? {
             Ok(())
         } else {

@@ -260,6 +260,23 @@ impl Rdb {
         let qk = self.keys.queue(queue);
         let batch = INSPECT_BATCH.to_string();
         let mut check = if force { "active" } else { "empty" };
+        if !force {
+            // Flow parents waiting for children are tasks of the queue too (redisq only, so
+            // the deletion script, shared with asynq's rules, does not know them).
+            let waiting: i64 = redis::cmd("ZCARD")
+                .arg(qk.waiting())
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| {
+                    Error::redis(format!("could not delete queue {}", go_quote(queue)), e)
+                })?;
+            if waiting > 0 {
+                return Err(Error::new(
+                    Kind::QueueNotEmpty,
+                    format!("queue is not empty: queue={}", go_quote(queue)),
+                ));
+            }
+        }
         loop {
             let reply: Value = DELETE_QUEUE
                 .key(qk.pending())

@@ -33,6 +33,15 @@ type StoredTask = (
     Option<Vec<u8>>,
 );
 
+/// A waiting flow parent cannot be run or archived by hand: it runs when its children
+/// completed (running it early is what flows rule out).
+fn waiting_for_children(id: &str) -> Error {
+    precondition(format!(
+        "task {} is a flow parent waiting for its children; delete the flow to drop it",
+        go_quote(id)
+    ))
+}
+
 impl Rdb {
     /// One task, with asynq's NextProcessAt rules: now (whole seconds) for pending tasks, the
     /// zset score for scheduled and retry tasks, none otherwise.
@@ -198,6 +207,7 @@ impl Rdb {
             0 => Err(task_not_found()),
             -1 => Err(precondition("task is already running")),
             -2 => Err(precondition("task is already in pending state")),
+            -4 => Err(waiting_for_children(id)),
             _ => Err(being_moved(id)),
         }
     }
@@ -238,12 +248,19 @@ impl Rdb {
             -2 => Err(precondition(
                 "cannot archive task in active state. use cancel_processing instead.",
             )),
+            -4 => Err(waiting_for_children(id)),
             _ => Err(being_moved(id)),
         }
     }
 
-    /// Deletes a task and releases the unique lock it owns.
+    /// Deletes a task and releases the unique lock it owns; a waiting flow parent is deleted
+    /// with its flow (see [`Rdb::delete_flow`]).
     pub(crate) async fn delete_task(&self, queue: &str, id: &str) -> Result<()> {
+        self.delete_task_or_flow(queue, id).await.map(|_| ())
+    }
+
+    /// [`Rdb::delete_task`], returning how many tasks were deleted (more than one for a flow).
+    pub(crate) async fn delete_task_or_flow(&self, queue: &str, id: &str) -> Result<usize> {
         self.check_queue(queue).await?;
         let qk = self.keys.queue(queue);
         let n: i64 = DELETE_TASK
@@ -257,8 +274,9 @@ impl Rdb {
             .await
             .map_err(|e| Error::redis(format!("could not delete task {}", go_quote(id)), e))?;
         match n {
-            1 => Ok(()),
+            1 => Ok(1),
             0 => Err(task_not_found()),
+            -2 => Box::pin(self.delete_flow(queue, id)).await,
             _ => Err(precondition(
                 "cannot delete task in active state. use cancel_processing instead.",
             )),

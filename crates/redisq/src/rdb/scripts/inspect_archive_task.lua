@@ -14,6 +14,8 @@
 -- Returns 1 when archived, 0 when the task does not exist, -1 when it is already archived,
 -- -2 when it is active, -3 when it is not where its state says.
 -- Decision D2: trimmed tasks' hashes are deleted (asynq's inspector leaves them behind).
+-- -4 when it is a flow parent waiting for its children (it runs when they completed; delete
+-- the flow to drop it).
 -- The unique lock is kept, as in asynq.
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then
@@ -24,6 +26,9 @@ if state == "active" then
 end
 if state == "archived" then
     return -1
+end
+if state == "waiting" then
+    return -4
 end
 if state == "pending" then
     if redis.call("LREM", KEYS[4], 1, ARGV[1]) == 0 then

@@ -116,4 +116,6 @@ if budget <= 0 then
     return {deleted, 0}
 end
 redis.call("DEL", KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12])
+-- redisq's wake list (see keys.rs), derived from the queue prefix.
+redis.call("DEL", prefix .. "redisq:wake")
 return {deleted, 1}

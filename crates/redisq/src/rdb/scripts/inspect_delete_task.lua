@@ -7,7 +7,8 @@
 -- ARGV[3] group key prefix `<ns>:{q}:g:`
 -- Derived keys carry the queue's hash tag, so they live in the slot of KEYS[1..3]. A lock
 -- recorded under another prefix is left to expire (it could be in another Cluster slot).
--- Returns 1 when deleted, 0 when the task does not exist, -1 when it is active.
+-- Returns 1 when deleted, 0 when the task does not exist, -1 when it is active, -2 when it is
+-- a waiting flow parent (deleted with its flow by flow_delete.lua instead).
 -- The lock is found through the hash field unique_key, which redisq also records for grouped
 -- tasks (decision D4); it is released only while it still holds this task's ID.
 local state = redis.call("HGET", KEYS[1], "state")
@@ -16,6 +17,9 @@ if not state then
 end
 if state == "active" then
     return -1
+end
+if state == "waiting" then
+    return -2
 end
 if state == "pending" then
     redis.call("LREM", KEYS[3], 0, ARGV[1])

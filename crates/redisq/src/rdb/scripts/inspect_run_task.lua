@@ -9,6 +9,8 @@
 -- Derived keys carry the queue's hash tag, so they live in the slot of KEYS[1..3].
 -- Returns 1 when moved, 0 when the task does not exist, -1 when it is active, -2 when it is
 -- already pending, -3 when it is not where its state says (being moved by someone else).
+-- -4 when it is a flow parent waiting for its children (it runs when they completed; delete
+-- the flow to drop it).
 -- The unique lock is kept, as in asynq.
 local state = redis.call("HGET", KEYS[1], "state")
 if not state then
@@ -19,6 +21,9 @@ if state == "active" then
 end
 if state == "pending" then
     return -2
+end
+if state == "waiting" then
+    return -4
 end
 if state == "aggregating" then
     local group = redis.call("HGET", KEYS[1], "group")
