@@ -12,6 +12,7 @@
 //! | [`unique_and_scheduled`] | unique tasks, delayed tasks, deadlines |
 //! | [`results`] | keeping results and reading them back |
 //! | [`groups`] | aggregating many small tasks into one |
+//! | [`limits`] | fleet-wide rate and concurrency limits per queue and task type |
 //! | [`scheduling`] | cron and `@every` entries, several scheduler processes |
 //! | [`operating`] | the Inspector, the `redisq` command, connections, logging |
 //! | [`performance`] | what a task costs in Redis and how to keep it cheap |
@@ -55,3 +56,6 @@ pub mod performance {}
 
 #[doc = include_str!("coming_from_asynq.md")]
 pub mod coming_from_asynq {}
+
+#[doc = include_str!("limits.md")]
+pub mod limits {}

@@ -69,10 +69,16 @@ impl Keys {
     }
 
     /// Pub/sub channel on which redisq wakes idle servers (Go asynq ignores it).
-    /// Messages are `p:<queue>` (a pending list became non-empty) and `s:<queue>` (a new
-    /// earliest scheduled task).
+    /// Messages are `p:<queue>` (a pending list became non-empty), `s:<queue>` (a new
+    /// earliest scheduled task) and `l:` (the stored limits changed).
     pub(crate) fn wakeup_channel(&self) -> String {
         format!("{}:redisq:wakeup", self.ns)
+    }
+
+    /// HASH of the fleet's rate and concurrency limits (redisq only; see `core::throttle`
+    /// for its fields). The limit stored here wins over any server's config.
+    pub(crate) fn limits(&self) -> String {
+        format!("{}:redisq:limits", self.ns)
     }
 
     /// Pub/sub channel carrying IDs of tasks to cancel.
@@ -113,6 +119,16 @@ impl QueueKeys {
         k.push_str(&self.prefix);
         k.push_str(suffix);
         k
+    }
+
+    /// SET of the task types that have tasks held back by a limit (`limits.lua`).
+    pub(crate) fn held(&self) -> String {
+        self.key("redisq:held")
+    }
+
+    /// LIST of the held tasks of one type, oldest at the right.
+    pub(crate) fn held_of(&self, task_type: &str) -> String {
+        self.key(&format!("redisq:held:t:{task_type}"))
     }
 
     /// `<ns>:{q}:` — scripts append state names to it.

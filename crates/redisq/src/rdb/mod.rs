@@ -9,6 +9,7 @@ pub(crate) mod conn;
 mod enqueue;
 pub(crate) mod inspect;
 pub(crate) mod keys;
+mod limits;
 mod process;
 pub(crate) mod proto;
 mod read;
@@ -23,6 +24,7 @@ pub(crate) use self::conn::RedisConn;
 #[cfg(test)]
 pub(crate) use self::enqueue::{EnqueueRequest, Placement};
 use self::keys::Keys;
+pub(crate) use self::limits::{Hold, QueueLimits};
 pub(crate) use self::process::Dequeued;
 use crate::error::{Error, Result};
 
