@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use redisq::{
-    Config, HandlerError, Inspector, LimitTarget, ListOptions, RateLimit, Server, Task,
-    TaskContext, TaskOption, parse_redis_uri,
+    Client, Config, HandlerError, Inspector, LimitTarget, ListOptions, RateLimit,
+    RedisClusterClientOpt, Server, Task, TaskContext, TaskOption, parse_redis_uri,
 };
-use redisq_test_support::TcpProxy;
+use redisq_test_support::{RedisCluster, TcpProxy};
 
 use common::{Env, counter, fast_config, unix_secs_of, wait_until};
 
@@ -509,4 +509,45 @@ async fn without_limits_no_limit_state_is_written() {
         .expect("KEYS");
     assert!(keys.is_empty(), "{keys:?}");
     s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_hold_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let opt = RedisClusterClientOpt::new(cluster.addrs());
+    let client = Client::connect(opt.clone()).await.expect("client");
+    let queues = ["alpha", "beta", "gamma"];
+    let (limited, free) = (Gauge::default(), Gauge::default());
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let config = fast_config()
+            .concurrency(4)
+            .queues(queues.map(|q| (q, 1)))
+            .queue_concurrency_limit("alpha", 1)
+            .type_concurrency_limit("heavy", 1);
+        let s = Server::new(opt.clone(), config).await.expect("server");
+        s.start(gauged(
+            vec![("heavy", limited.clone()), ("light", free.clone())],
+            Duration::from_millis(20),
+        ))
+        .await
+        .expect("start");
+        servers.push(s);
+    }
+    for q in queues {
+        for (t, n) in [("heavy", 5), ("light", 10)] {
+            let tasks: Vec<Task> = (0..n).map(|_| Task::new(t, "")).collect();
+            for r in client.enqueue_batch(&tasks, [TaskOption::queue(q)]).await {
+                r.expect("enqueue");
+            }
+        }
+    }
+    wait_until("every task finished", || async {
+        limited.done() == 15 && free.done() == 30
+    })
+    .await;
+    // Type limits are counted per queue (one Cluster slot each): at most one heavy task per
+    // queue at once, so at most three in all.
+    assert!(limited.max() <= 3, "{} heavy tasks at once", limited.max());
+    shutdown_all(servers).await;
 }
