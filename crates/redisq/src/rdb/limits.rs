@@ -193,3 +193,7 @@ impl Rdb {
         Ok((out, hold))
     }
 }
+
+#[cfg(test)]
+#[path = "limits_tests.rs"]
+mod tests;
