@@ -15,6 +15,11 @@ use redisq_test_support::{RedisCluster, TcpProxy};
 
 use common::{Env, counter, fast_config, unix_secs_of, wait_until};
 
+/// The tests of this file run one at a time: the rate test's timing and its one-second
+/// windows are measured on handler start instants, which a machine busy with the other tests'
+/// servers would delay.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Start instants recorded by the handlers, with the task type.
 type Starts = Arc<Mutex<Vec<(Instant, String)>>>;
 
@@ -118,6 +123,7 @@ async fn shutdown_all(servers: Vec<Server>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_queue_rate_limit_holds_across_three_servers() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let starts: Starts = Arc::default();
     let mut servers = Vec::new();
@@ -154,6 +160,7 @@ async fn a_queue_rate_limit_holds_across_three_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_type_rate_limit_holds_while_other_types_flow() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let starts: Starts = Arc::default();
     let mut servers = Vec::new();
@@ -207,6 +214,7 @@ async fn a_type_rate_limit_holds_while_other_types_flow() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_queue_concurrency_limit_holds_across_three_servers() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let gauge = Gauge::default();
     let mut servers = Vec::new();
@@ -233,6 +241,7 @@ async fn a_queue_concurrency_limit_holds_across_three_servers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_type_concurrency_limit_holds_and_other_types_run_beside_it() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let (heavy, light) = (Gauge::default(), Gauge::default());
     let mut servers = Vec::new();
@@ -266,6 +275,7 @@ async fn a_type_concurrency_limit_holds_and_other_types_run_beside_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crashed_servers_slot_comes_back_with_its_lease() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let c = env.conn().await;
     let redis = env.redis().expect("private redis");
@@ -333,6 +343,7 @@ async fn a_crashed_servers_slot_comes_back_with_its_lease() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_limit_stored_in_redis_wins_over_a_servers_config() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let insp = Inspector::connect(env.opt()).await.expect("inspector");
     insp.set_concurrency_limit(LimitTarget::queue("default"), 1)
@@ -391,6 +402,7 @@ async fn the_limit_stored_in_redis_wins_over_a_servers_config() {
 
 #[tokio::test]
 async fn invalid_limits_are_clear_config_errors() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let bad = [
         Config::new().queue_rate_limit("default", RateLimit::new(0, Duration::from_secs(1))),
@@ -424,6 +436,7 @@ async fn invalid_limits_are_clear_config_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn held_tasks_are_pending_for_the_inspector() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let c = env.conn().await;
     let insp = Inspector::connect(env.opt()).await.expect("inspector");
@@ -491,6 +504,7 @@ async fn held_tasks_are_pending_for_the_inspector() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_limits_no_limit_state_is_written() {
+    let _serial = SERIAL.lock().await;
     let env = Env::start().await;
     let c = env.conn().await;
     let gauge = Gauge::default();
@@ -513,6 +527,7 @@ async fn without_limits_no_limit_state_is_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn limits_hold_on_a_redis_cluster() {
+    let _serial = SERIAL.lock().await;
     let cluster = RedisCluster::start();
     let opt = RedisClusterClientOpt::new(cluster.addrs());
     let client = Client::connect(opt.clone()).await.expect("client");
