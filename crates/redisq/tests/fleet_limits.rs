@@ -115,6 +115,17 @@ fn most_in_window(mut starts: Vec<Instant>, window: Duration) -> usize {
     most
 }
 
+/// Keeps the warnings a server logs.
+struct Warnings(Arc<Mutex<Vec<String>>>);
+
+impl redisq::Logger for Warnings {
+    fn log(&self, level: redisq::LogLevel, message: &str) {
+        if level == redisq::LogLevel::Warn {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+}
+
 async fn shutdown_all(servers: Vec<Server>) {
     for s in servers {
         s.shutdown().await;
@@ -209,6 +220,14 @@ async fn a_type_rate_limit_holds_while_other_types_flow() {
         "every task counted processed once"
     );
     assert_eq!(counter(&c, "asynq:{default}:failed").await, None);
+    for set in ["retry", "archived"] {
+        let n: i64 = redis::cmd("ZCARD")
+            .arg(format!("asynq:{{default}}:{set}"))
+            .query_async(&mut c.clone())
+            .await
+            .expect("ZCARD");
+        assert_eq!(n, 0, "no task went to {set}");
+    }
     shutdown_all(servers).await;
 }
 
@@ -375,10 +394,14 @@ async fn the_limit_stored_in_redis_wins_over_a_servers_config() {
     assert_eq!(limits[0].target, LimitTarget::queue("default"));
     assert_eq!(limits[0].concurrency, Some(3));
     assert_eq!(limits[1].rate, Some(RateLimit::per_second(1000)));
-    // A server started later with its own limit writes it (the last one started wins).
+    // A server started later with its own limit writes it (the last one started wins), and
+    // warns about the value it replaces.
+    let warnings: Arc<Mutex<Vec<String>>> = Arc::default();
     let s2 = Server::new(
         env.opt(),
-        fast_config().queue_concurrency_limit("default", 2),
+        fast_config()
+            .queue_concurrency_limit("default", 2)
+            .logger(Warnings(warnings.clone())),
     )
     .await
     .expect("server");
@@ -390,6 +413,13 @@ async fn the_limit_stored_in_redis_wins_over_a_servers_config() {
         .await
         .expect("limit");
     assert_eq!(l.concurrency, Some(2));
+    let warned = warnings.lock().unwrap().clone();
+    assert!(
+        warned
+            .iter()
+            .any(|w| w.contains("concurrency:queue:default was 3") && w.contains("sets 2")),
+        "{warned:?}"
+    );
     insp.clear_concurrency_limit(&LimitTarget::queue("default"))
         .await
         .expect("clear");
