@@ -562,7 +562,14 @@ async fn limits_hold_on_a_redis_cluster() {
     let opt = RedisClusterClientOpt::new(cluster.addrs());
     let client = Client::connect(opt.clone()).await.expect("client");
     let queues = ["alpha", "beta", "gamma"];
-    let (limited, free) = (Gauge::default(), Gauge::default());
+    // Gauges: every task of alpha (queue limit 1), heavy tasks of beta and of gamma (type
+    // limit 1, counted per queue), and everything.
+    let (alpha, heavy_beta, heavy_gamma, all) = (
+        Gauge::default(),
+        Gauge::default(),
+        Gauge::default(),
+        Gauge::default(),
+    );
     let mut servers = Vec::new();
     for _ in 0..2 {
         let config = fast_config()
@@ -571,10 +578,28 @@ async fn limits_hold_on_a_redis_cluster() {
             .queue_concurrency_limit("alpha", 1)
             .type_concurrency_limit("heavy", 1);
         let s = Server::new(opt.clone(), config).await.expect("server");
-        s.start(gauged(
-            vec![("heavy", limited.clone()), ("light", free.clone())],
-            Duration::from_millis(20),
-        ))
+        let gauges = (
+            alpha.clone(),
+            heavy_beta.clone(),
+            heavy_gamma.clone(),
+            all.clone(),
+        );
+        s.start(move |ctx: TaskContext, task: Task| {
+            let (alpha, hb, hg, all) = gauges.clone();
+            async move {
+                let mut mine = vec![all];
+                match (ctx.queue(), task.task_type()) {
+                    ("alpha", _) => mine.push(alpha),
+                    ("beta", "heavy") => mine.push(hb),
+                    ("gamma", "heavy") => mine.push(hg),
+                    _ => {}
+                }
+                mine.iter().for_each(Gauge::enter);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                mine.iter().for_each(Gauge::leave);
+                Ok::<(), HandlerError>(())
+            }
+        })
         .await
         .expect("start");
         servers.push(s);
@@ -587,12 +612,10 @@ async fn limits_hold_on_a_redis_cluster() {
             }
         }
     }
-    wait_until("every task finished", || async {
-        limited.done() == 15 && free.done() == 30
-    })
-    .await;
-    // Type limits are counted per queue (one Cluster slot each): at most one heavy task per
-    // queue at once, so at most three in all.
-    assert!(limited.max() <= 3, "{} heavy tasks at once", limited.max());
+    wait_until("every task finished", || async { all.done() == 45 }).await;
+    assert_eq!(alpha.max(), 1, "queue alpha ran one task at a time");
+    assert_eq!(heavy_beta.max(), 1, "one heavy task at a time in beta");
+    assert_eq!(heavy_gamma.max(), 1, "one heavy task at a time in gamma");
+    assert!(all.max() > 1, "the rest ran beside them");
     shutdown_all(servers).await;
 }
