@@ -619,3 +619,50 @@ async fn limits_hold_on_a_redis_cluster() {
     assert!(all.max() > 1, "the rest ran beside them");
     shutdown_all(servers).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limited_queue_does_not_hold_back_the_servers_other_queues() {
+    let _serial = SERIAL.lock().await;
+    let env = Env::start().await;
+    let starts: Starts = Arc::default();
+    let config = fast_config()
+        .concurrency(4)
+        .queues([("limited", 5), ("free", 1)])
+        .queue_rate_limit("limited", RateLimit::new(2, Duration::from_secs(1)));
+    let s = Server::new(env.opt(), config).await.expect("server");
+    let rec = starts.clone();
+    s.start(move |ctx: TaskContext, _task: Task| {
+        let rec = rec.clone();
+        async move {
+            rec.lock()
+                .unwrap()
+                .push((Instant::now(), ctx.queue().to_string()));
+            Ok::<(), HandlerError>(())
+        }
+    })
+    .await
+    .expect("start");
+    enqueue_many(&env, "limited", "t", 6).await;
+    enqueue_many(&env, "free", "t", 60).await;
+    wait_until("every task started", || async {
+        starts.lock().unwrap().len() == 66
+    })
+    .await;
+    let all = starts.lock().unwrap().clone();
+    let of = |q: &str| -> Vec<Instant> {
+        all.iter()
+            .filter(|(_, x)| x == q)
+            .map(|(i, _)| *i)
+            .collect()
+    };
+    let (limited, free) = (of("limited"), of("free"));
+    let last_free = *free.iter().max().unwrap();
+    let limited_before = limited.iter().filter(|i| **i <= last_free).count();
+    assert!(
+        limited_before < limited.len(),
+        "the free queue waited for the limited one ({limited_before} of {} started first)",
+        limited.len()
+    );
+    assert!(most_in_window(limited, Duration::from_secs(1)) <= 2);
+    s.shutdown().await;
+}
