@@ -22,7 +22,7 @@
 -- are older than anything still pending, so they are taken first, FIFO per type.
 --
 -- Rate limiting: starts are spaced `period / n` apart (a GCRA-like slot `tat` that does not
--- drift when a start comes a little late), and never more than n starts fall in any window
+-- drift when a start comes late: later ones catch up), and never more than n starts fall in any window
 -- of `period` (the log of the last n starts, checked with a small margin: see rate_wait).
 -- Time is Redis's TIME, shared by the fleet.
 
@@ -108,10 +108,12 @@ local function take_limited(spec, pending, active, lease, task_prefix, lease_unt
     local function rate_take(key, logkey, n, per)
         local step = math.ceil(per / n)
         local tat = tonumber(redis.call("HGET", key, "tat") or "0")
-        -- A start less than one step late keeps the schedule (no drift); after a pause the
-        -- schedule restarts from now.
+        -- A start that comes late (a server woke late) keeps the schedule, so the following
+        -- ones catch up instead of every delay adding up; after a pause longer than a fifth
+        -- of the period the schedule restarts from now. The log above still allows no more
+        -- than n starts in any window.
         local nxt = now + step
-        if now - tat < step then
+        if now - tat < math.max(step, per / 5) then
             nxt = tat + step
         end
         redis.call("HSET", key, "tat", num(nxt))
