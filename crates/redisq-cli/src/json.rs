@@ -20,6 +20,7 @@
 //! | `server ls` | array of [`Server`] |
 //! | `cron ls` | array of [`CronEntry`] |
 //! | `cron history` | array of [`CronEvent`], per entry argument, newest first |
+//! | `queue limits` | array of [`LimitJson`] |
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
@@ -620,5 +621,34 @@ mod tests {
         let c = ClusterJson::parse("cluster_state:ok\r\ncluster_size:3\r\n");
         assert_eq!(c.state.as_deref(), Some("ok"));
         assert_eq!(c.size, Some(3));
+    }
+}
+
+/// One queue's or task type's fleet-wide limits (`queue limits --json`, and the web API's
+/// `limits` field).
+#[derive(Debug, Serialize)]
+pub(crate) struct LimitJson {
+    /// `"queue"` or `"type"`.
+    pub(crate) kind: &'static str,
+    pub(crate) name: String,
+    /// At most `rate_n` starts in any window of `rate_per_seconds`; null without a rate limit.
+    pub(crate) rate_n: Option<u32>,
+    pub(crate) rate_per_seconds: Option<f64>,
+    /// The most tasks active at once; null without a concurrency limit.
+    pub(crate) concurrency: Option<u32>,
+}
+
+impl From<&redisq::Limit> for LimitJson {
+    fn from(l: &redisq::Limit) -> Self {
+        LimitJson {
+            kind: match l.target {
+                redisq::LimitTarget::Queue(_) => "queue",
+                _ => "type",
+            },
+            name: l.target.name().to_string(),
+            rate_n: l.rate.map(|r| r.n()),
+            rate_per_seconds: l.rate.map(|r| r.per().as_secs_f64()),
+            concurrency: l.concurrency,
+        }
     }
 }

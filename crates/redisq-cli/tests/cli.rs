@@ -1165,3 +1165,73 @@ async fn bad_input_exit_codes_and_messages() {
         .json();
     assert_eq!(bench["mode"], "enqueue");
 }
+
+#[tokio::test]
+async fn queue_limits_list_set_and_clear() {
+    let redis = RedisServer::start();
+    let cli = Cli::url(&redis.url());
+    assert_eq!(
+        cli.run(&["queue", "limits", "--json"]).await.ok().json(),
+        json!([])
+    );
+    cli.run(&[
+        "queue", "limits", "set", "-q", "emails", "--rate", "50/1s", "-c", "3",
+    ])
+    .await
+    .ok()
+    .has(&["rate limit of queue \"emails\" set to 50/1s", "set to 3"]);
+    cli.run(&[
+        "queue",
+        "limits",
+        "set",
+        "--type",
+        "img:resize",
+        "--rate",
+        "100/m",
+    ])
+    .await
+    .ok();
+    assert_eq!(
+        cli.run(&["queue", "limits", "--json"]).await.ok().json(),
+        json!([
+            {"kind": "queue", "name": "emails", "rate_n": 50, "rate_per_seconds": 1.0,
+             "concurrency": 3},
+            {"kind": "type", "name": "img:resize", "rate_n": 100, "rate_per_seconds": 60.0,
+             "concurrency": null},
+        ])
+    );
+    cli.run(&["queue", "limits"])
+        .await
+        .ok()
+        .has(&["emails", "50/1s", "img:resize", "100/60s"]);
+    cli.run(&["queue", "limits", "clear", "-q", "emails", "--rate"])
+        .await
+        .ok();
+    cli.run(&["queue", "limits", "clear", "-t", "img:resize"])
+        .await
+        .ok();
+    assert_eq!(
+        cli.run(&["queue", "limits", "--json"]).await.ok().json(),
+        json!([{"kind": "queue", "name": "emails", "rate_n": null, "rate_per_seconds": null,
+                "concurrency": 3}])
+    );
+    // Bad input: usage errors.
+    for (args, text) in [
+        (
+            &["queue", "limits", "set", "-q", "q", "--rate", "0/1s"][..],
+            "N must be at least 1",
+        ),
+        (
+            &["queue", "limits", "set", "-q", "q", "--rate", "5"],
+            "expected N/PERIOD",
+        ),
+        (&["queue", "limits", "set", "-q", "q"], "nothing to set"),
+        (&["queue", "limits", "set", "-q", "q", "-c", "0"], "0"),
+    ] {
+        let out = cli.run(args).await.fails(2);
+        assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
+    }
+    cli.run(&["queue", "limits", "set", "--rate", "5/1s"])
+        .await
+        .fails(2);
+}

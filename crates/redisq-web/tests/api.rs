@@ -421,7 +421,8 @@ async fn every_read_route_answers_asynqmon_shapes_with_the_inspector_values() {
         check_snapshot(env, s).await;
     }
     let v = get_json(&app, "/queues/default").await;
-    assert_eq!(keys(&v), ["current", "history"]);
+    assert_eq!(keys(&v), ["current", "history", "limits"]);
+    assert_eq!(v["limits"], json!([]));
     check_snapshot(env, &v["current"]).await;
     assert_eq!(v["current"]["paused"], json!(true));
     let history = insp.history("default", 10).await.expect("history");
@@ -1309,4 +1310,37 @@ async fn scheduler_entries_and_their_enqueue_events() {
     assert_eq!(v["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(v["events"][0]["task_id"], json!(events[0].task_id));
     sched.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_queue_shows_the_limits_that_apply_to_it() {
+    let env = Env::start().await;
+    env.enqueue(Task::new("t", "x"), vec![]).await;
+    env.enqueue(Task::new("t", "x"), vec![TaskOption::queue("other")])
+        .await;
+    env.insp
+        .set_rate_limit(
+            redisq::LimitTarget::queue("default"),
+            redisq::RateLimit::per_second(50),
+        )
+        .await
+        .expect("set");
+    env.insp
+        .set_concurrency_limit(redisq::LimitTarget::task_type("img"), 2)
+        .await
+        .expect("set");
+    let app = env.app(true);
+    let v = get_json(&app, "/queues/default").await;
+    assert_eq!(
+        v["limits"],
+        json!([
+            {"kind": "queue", "name": "default", "rate_n": 50, "rate_per_seconds": 1.0,
+             "concurrency": null},
+            {"kind": "type", "name": "img", "rate_n": null, "rate_per_seconds": null,
+             "concurrency": 2},
+        ])
+    );
+    // Another queue's limits are not shown; type limits apply everywhere.
+    let v = get_json(&app, "/queues/other").await;
+    assert_eq!(v["limits"].as_array().map(Vec::len), Some(1));
 }

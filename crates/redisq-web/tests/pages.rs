@@ -666,3 +666,32 @@ async fn nested_under_a_base_path() {
     let cookie = a.headers[header::SET_COOKIE].to_str().unwrap();
     assert!(cookie.contains("Path=/redisq"));
 }
+
+#[tokio::test]
+async fn the_queue_page_shows_its_limits() {
+    let env = Env::start().await;
+    env.enqueue("t", "x", vec![]).await;
+    let app = env.app(WebConfig::new());
+    let a = get(&app, "/queues/default").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.body.contains("Limits"), "no limits, no line");
+    env.inspector
+        .set_rate_limit(
+            redisq::LimitTarget::queue("default"),
+            redisq::RateLimit::per_second(50),
+        )
+        .await
+        .expect("set");
+    env.inspector
+        .set_concurrency_limit(redisq::LimitTarget::task_type("<img>"), 2)
+        .await
+        .expect("set");
+    let a = get(&app, "/queues/default").await;
+    assert!(a.body.contains("<strong>Limits</strong>"), "{}", a.body);
+    assert!(a.body.contains("queue: at most 50/1s"), "{}", a.body);
+    assert!(
+        a.body.contains("type &lt;img&gt;: at most 2 at once"),
+        "{}",
+        a.body
+    );
+}

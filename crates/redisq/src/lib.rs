@@ -175,6 +175,7 @@ mod task;
 mod typed;
 
 pub use crate::core::names::{DEFAULT_NAMESPACE, Namespace, QueueName};
+pub use crate::core::throttle::{Limit, LimitTarget, RateLimit};
 pub use client::{BatchResult, Client, ClientBuilder};
 pub use connection::Connection;
 pub use error::{Error, ErrorKind, Result};

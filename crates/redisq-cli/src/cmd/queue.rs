@@ -1,6 +1,8 @@
-//! `redisq queue`: list, inspect, history, pause, unpause and remove queues.
+//! `redisq queue`: list, inspect, history, pause, unpause and remove queues; list, set and
+//! clear the fleet-wide rate and concurrency limits.
 
 use clap::{Args, Subcommand};
+use redisq::{LimitTarget, RateLimit};
 
 use super::{Outcome, interactive};
 use crate::cmd::stats::latency;
@@ -27,6 +29,109 @@ pub(crate) enum QueueCmd {
     /// Delete queues; refused when a queue holds tasks unless --force is given
     #[command(visible_aliases = ["remove", "delete"])]
     Rm(RmArgs),
+    /// List, set or clear the fleet-wide rate and concurrency limits (of queues and task
+    /// types) that every redisq server obeys
+    Limits(LimitsArgs),
+}
+
+/// Arguments of `queue limits`: without a subcommand, the list.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct LimitsArgs {
+    #[command(subcommand)]
+    pub(crate) action: Option<LimitsCmd>,
+    /// Print JSON: an array of {kind ("queue" or "type"), name, rate_n, rate_per_seconds,
+    /// concurrency}, absent limits as null
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `queue limits …`
+#[derive(Clone, Debug, Subcommand)]
+pub(crate) enum LimitsCmd {
+    /// Set limits of a queue or task type (servers apply them at once)
+    Set(LimitSetArgs),
+    /// Clear limits of a queue or task type (both kinds unless one is named)
+    #[command(visible_aliases = ["rm", "remove"])]
+    Clear(LimitClearArgs),
+}
+
+/// What a limit applies to.
+#[derive(Clone, Debug, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct LimitTargetArgs {
+    /// The queue the limit applies to
+    #[arg(short = 'q', long)]
+    pub(crate) queue: Option<String>,
+    /// The task type the limit applies to (in each queue)
+    #[arg(short = 't', long = "type")]
+    pub(crate) task_type: Option<String>,
+}
+
+impl LimitTargetArgs {
+    fn target(&self) -> LimitTarget {
+        match (&self.queue, &self.task_type) {
+            (Some(q), _) => LimitTarget::queue(q.clone()),
+            (None, Some(t)) => LimitTarget::task_type(t.clone()),
+            // clap requires one of them.
+            (None, None) => LimitTarget::queue(String::new()),
+        }
+    }
+}
+
+/// Arguments of `queue limits set`.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct LimitSetArgs {
+    #[command(flatten)]
+    pub(crate) target: LimitTargetArgs,
+    /// A rate limit N/PERIOD: at most N starts in any window of PERIOD, e.g. 50/1s, 100/1m,
+    /// 5/500ms
+    #[arg(short = 'r', long, value_parser = parse_rate)]
+    pub(crate) rate: Option<RateLimit>,
+    /// The most tasks active at once across all servers
+    #[arg(short = 'c', long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) concurrency: Option<u32>,
+}
+
+/// Arguments of `queue limits clear`.
+#[derive(Clone, Debug, Args)]
+pub(crate) struct LimitClearArgs {
+    #[command(flatten)]
+    pub(crate) target: LimitTargetArgs,
+    /// Clear only the rate limit
+    #[arg(long)]
+    pub(crate) rate: bool,
+    /// Clear only the concurrency limit
+    #[arg(long)]
+    pub(crate) concurrency: bool,
+}
+
+/// Parses `N/PERIOD` (`50/1s`, `100/1m`); the error says what is expected.
+fn parse_rate(text: &str) -> Result<RateLimit, String> {
+    let expected = "expected N/PERIOD such as 50/1s, 100/1m or 5/500ms";
+    let (n, per) = text
+        .split_once('/')
+        .ok_or_else(|| format!("invalid rate {text:?}; {expected}"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid count {n:?} in rate {text:?}; {expected}"))?;
+    if n == 0 {
+        return Err(format!("invalid rate {text:?}: N must be at least 1"));
+    }
+    let per = per.trim();
+    // A bare unit means one of it: 100/m, 10/s.
+    let per = if per.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format!("1{per}")
+    } else {
+        per.to_string()
+    };
+    let per = crate::duration::parse(&per).map_err(|e| format!("invalid rate {text:?}: {e}"))?;
+    if per < std::time::Duration::from_millis(1) {
+        return Err(format!(
+            "invalid rate {text:?}: the period must be at least 1ms"
+        ));
+    }
+    Ok(RateLimit::new(n, per))
 }
 
 /// Just `--json`.
@@ -287,6 +392,7 @@ pub(crate) async fn run(conn: &Conn, cmd: &QueueCmd) -> CliResult {
             }
             outcome.finish()
         }
+        QueueCmd::Limits(a) => limits(&inspector, a).await,
         QueueCmd::Rm(a) => {
             let mut outcome = Outcome::default();
             for q in &a.queues {
@@ -311,6 +417,96 @@ pub(crate) async fn run(conn: &Conn, cmd: &QueueCmd) -> CliResult {
                 outcome.record(r);
             }
             outcome.finish()
+        }
+    }
+}
+
+async fn limits(inspector: &redisq::Inspector, a: &LimitsArgs) -> CliResult {
+    let failed = |e: redisq::Error, doing: &str| from_redisq(&e, doing, Subject::None);
+    match &a.action {
+        None => {
+            let list = inspector
+                .limits()
+                .await
+                .map_err(|e| failed(e, "could not read the limits"))?;
+            if a.json {
+                let list: Vec<json::LimitJson> = list.iter().map(json::LimitJson::from).collect();
+                return print_json(&list);
+            }
+            if list.is_empty() {
+                if interactive() {
+                    emit("no limits set\n");
+                }
+                return Ok(());
+            }
+            let mut t = Table::new(&["Kind", "Name", "Rate", "Concurrency"]);
+            for l in &list {
+                let (kind, name) = match &l.target {
+                    LimitTarget::Queue(q) => ("queue", q.clone()),
+                    LimitTarget::TaskType(t) => ("type", t.clone()),
+                    _ => ("other", l.target.name().to_string()),
+                };
+                t.row([
+                    kind.to_string(),
+                    name,
+                    l.rate.map_or_else(|| "-".to_string(), |r| r.to_string()),
+                    l.concurrency
+                        .map_or_else(|| "-".to_string(), |n| n.to_string()),
+                ]);
+            }
+            emit(&t.render());
+            Ok(())
+        }
+        Some(LimitsCmd::Set(s)) => {
+            if s.rate.is_none() && s.concurrency.is_none() {
+                return Err(CliError::usage(
+                    "nothing to set: give --rate N/PERIOD and/or --concurrency N",
+                ));
+            }
+            let target = s.target.target();
+            if let Some(r) = s.rate {
+                inspector
+                    .set_rate_limit(target.clone(), r)
+                    .await
+                    .map_err(|e| failed(e, &format!("could not set the rate limit of {target}")))?;
+                emit(&format!("rate limit of {target} set to {r}\n"));
+            }
+            if let Some(n) = s.concurrency {
+                inspector
+                    .set_concurrency_limit(target.clone(), n)
+                    .await
+                    .map_err(|e| {
+                        failed(
+                            e,
+                            &format!("could not set the concurrency limit of {target}"),
+                        )
+                    })?;
+                emit(&format!("concurrency limit of {target} set to {n}\n"));
+            }
+            Ok(())
+        }
+        Some(LimitsCmd::Clear(c)) => {
+            let target = c.target.target();
+            let both = !c.rate && !c.concurrency;
+            if c.rate || both {
+                inspector.clear_rate_limit(&target).await.map_err(|e| {
+                    failed(e, &format!("could not clear the rate limit of {target}"))
+                })?;
+                emit(&format!("rate limit of {target} cleared\n"));
+            }
+            if c.concurrency || both {
+                inspector
+                    .clear_concurrency_limit(&target)
+                    .await
+                    .map_err(|e| {
+                        failed(
+                            e,
+                            &format!("could not clear the concurrency limit of {target}"),
+                        )
+                    })?;
+                emit(&format!("concurrency limit of {target} cleared\n"));
+            }
+            Ok(())
         }
     }
 }

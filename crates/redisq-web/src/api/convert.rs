@@ -573,6 +573,29 @@ pub(crate) fn parse_redis_info(raw: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The fleet-wide limits that apply to queue `queue` (its own, then every task type's), the
+/// `limits` field redisq adds to `GET /queues/{qname}`: `[{"kind": "queue" | "type",
+/// "name", "rate_n", "rate_per_seconds", "concurrency"}]`, absent limits as null.
+pub(crate) fn queue_limits(limits: &[redisq::Limit], queue: &str) -> serde_json::Value {
+    let applying = limits.iter().filter(|l| match &l.target {
+        redisq::LimitTarget::Queue(q) => q == queue,
+        _ => true,
+    });
+    serde_json::Value::Array(
+        applying
+            .map(|l| {
+                serde_json::json!({
+                    "kind": if matches!(l.target, redisq::LimitTarget::Queue(_)) { "queue" } else { "type" },
+                    "name": l.target.name(),
+                    "rate_n": l.rate.map(|r| r.n()),
+                    "rate_per_seconds": l.rate.map(|r| r.per().as_secs_f64()),
+                    "concurrency": l.concurrency,
+                })
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

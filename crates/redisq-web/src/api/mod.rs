@@ -6,7 +6,7 @@
 //! | method | path | answer |
 //! | --- | --- | --- |
 //! | GET | `/queues` | `{"queues": [snapshot…]}` |
-//! | GET | `/queues/{qname}` | `{"current": snapshot, "history": [daily stats of 10 days]}` |
+//! | GET | `/queues/{qname}` | `{"current": snapshot, "history": [daily stats of 10 days], "limits": [...]}` (`limits`, the fleet-wide limits that apply to the queue, is redisq's addition) |
 //! | DELETE | `/queues/{qname}` | 204; 404 unknown queue, 400 queue not empty |
 //! | POST | `/queues/{qname}:pause`, `/queues/{qname}:resume` | 204 |
 //! | GET | `/queue_stats` | `{"stats": {qname: [daily stats of 90 days]}}` |

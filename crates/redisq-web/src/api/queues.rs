@@ -38,9 +38,11 @@ pub(crate) async fn get_queue(
 ) -> ApiResult<Response> {
     let info = st.inspector.queue_info(&qname).await?;
     let history = st.inspector.history(&qname, QUEUE_HISTORY_DAYS).await?;
+    let limits = st.inspector.limits().await?;
     Ok(Json(json!({
         "current": convert::queue_snapshot(&info),
         "history": convert::daily_stats(&history),
+        "limits": convert::queue_limits(&limits, &qname),
     }))
     .into_response())
 }

@@ -131,6 +131,10 @@ pub(crate) async fn page(
         Ok(i) => i,
         Err(e) => return ctx.failure(&format!("Queue {q}"), &e),
     };
+    let limits = match st.inspector.limits().await {
+        Ok(l) => l,
+        Err(e) => return ctx.failure("Could not read the limits", &e),
+    };
     let groups = if state == TaskState::Aggregating {
         match st.inspector.groups(&q).await {
             Ok(g) => g,
@@ -192,6 +196,8 @@ pub(crate) async fn page(
         card("Processed today", &num(info.processed)),
         card("Failed today", &num(info.failed)),
     );
+
+    limits_line(&limits, &q, &mut body);
 
     // Queue actions and the find box.
     body.push_str("<div class=\"bar\">");
@@ -307,6 +313,31 @@ pub(crate) async fn page(
     }
     pager(&qurl, state, group, page, pages, size, total, &mut body);
     ctx.layout(&format!("{q} · {}", state.as_str()), Nav::Queues, &body)
+}
+
+/// The fleet-wide limits that apply to the queue (its own, then every task type's), when any.
+fn limits_line(limits: &[redisq::Limit], queue: &str, body: &mut String) {
+    let mut parts = Vec::new();
+    for l in limits {
+        let who = match &l.target {
+            redisq::LimitTarget::Queue(q) if q == queue => "queue".to_string(),
+            redisq::LimitTarget::Queue(_) => continue,
+            other => format!("type {}", other.name()),
+        };
+        if let Some(r) = l.rate {
+            parts.push(format!("{who}: at most {r}"));
+        }
+        if let Some(n) = l.concurrency {
+            parts.push(format!("{who}: at most {n} at once"));
+        }
+    }
+    if !parts.is_empty() {
+        let _ = write!(
+            body,
+            "<p class=\"limits\"><strong>Limits</strong> {}</p>",
+            Esc(&parts.join(" · "))
+        );
+    }
 }
 
 fn card(label: &str, value: &str) -> String {

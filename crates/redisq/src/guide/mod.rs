@@ -14,6 +14,7 @@
 //! | [`waiting_and_progress`] | waiting for a task's outcome, reporting a running task's progress |
 //! | [`groups`] | aggregating many small tasks into one |
 //! | [`flows`] | chains (one task after another) and flows (a parent after its children) |
+//! | [`limits`] | fleet-wide rate and concurrency limits per queue and task type |
 //! | [`scheduling`] | cron and `@every` entries, several scheduler processes |
 //! | [`operating`] | the Inspector, the `redisq` command, connections, logging |
 //! | [`performance`] | what a task costs in Redis and how to keep it cheap |
@@ -63,3 +64,6 @@ pub mod performance {}
 
 #[doc = include_str!("coming_from_asynq.md")]
 pub mod coming_from_asynq {}
+
+#[doc = include_str!("limits.md")]
+pub mod limits {}

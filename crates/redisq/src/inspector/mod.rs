@@ -3,7 +3,8 @@
 //! An [`Inspector`] lists queues, groups, tasks, servers and scheduler entries, reads queue
 //! statistics and history, and acts on tasks and queues: run, archive, delete (one task or
 //! all tasks of a state), update the payload of a scheduled task, pause and unpause a queue,
-//! delete a queue, and cancel a running task. It reads and writes the same keys as asynq's
+//! delete a queue, and cancel a running task. It also reads and sets the fleet-wide rate and
+//! concurrency limits ([`Inspector::limits`]). It reads and writes the same keys as asynq's
 //! Inspector, so it works on queues of Go asynq and redisq alike.
 //!
 //! # Errors
@@ -48,6 +49,9 @@ use crate::connection::Connection;
 use crate::core::limits::ArchiveLimits;
 use crate::core::names::Namespace;
 use crate::core::source::TaskSource;
+use crate::core::throttle::{
+    Limit, LimitSet, LimitTarget, RateLimit, concurrency_field, rate_field,
+};
 use crate::error::Result;
 use crate::rdb::Rdb;
 use crate::rdb::keys::Keys;
@@ -426,6 +430,66 @@ impl Inspector {
     async fn archive_all(&self, queue: &str, source: TaskSource<'_>) -> Result<usize> {
         self.rdb
             .archive_all(queue, source, self.archive_limits, SystemTime::now())
+            .await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Fleet-wide limits
+
+    /// The rate and concurrency limits stored in Redis, which every redisq server obeys
+    /// (queues first, then task types, each sorted by name). Stored values that are not
+    /// valid limits are left out.
+    pub async fn limits(&self) -> Result<Vec<Limit>> {
+        Ok(self.rdb.read_limits().await?.0.to_list())
+    }
+
+    /// The limits of one queue or task type (`None` for each kind it does not have).
+    pub async fn limit(&self, target: &LimitTarget) -> Result<Limit> {
+        let all = self.limits().await?;
+        Ok(all
+            .into_iter()
+            .find(|l| &l.target == target)
+            .unwrap_or(Limit {
+                target: target.clone(),
+                rate: None,
+                concurrency: None,
+            }))
+    }
+
+    /// Sets a rate limit live: servers reload it at once (through the wake-up channel, or
+    /// within 5 s). Fails with [`Error::is_invalid_option`] for an invalid limit.
+    ///
+    /// [`Error::is_invalid_option`]: crate::Error::is_invalid_option
+    pub async fn set_rate_limit(&self, target: LimitTarget, limit: RateLimit) -> Result<()> {
+        target.validate()?;
+        limit.validate(&format!("the rate limit of {target}"))?;
+        let mut set = LimitSet::default();
+        set.set_rate(target, limit);
+        let writes = set.fields().into_iter().map(|(f, v)| (f, Some(v)));
+        self.rdb.write_limits(&writes.collect::<Vec<_>>()).await
+    }
+
+    /// Sets a concurrency limit live (see [`Inspector::set_rate_limit`]); `n` must be at
+    /// least 1.
+    pub async fn set_concurrency_limit(&self, target: LimitTarget, n: u32) -> Result<()> {
+        target.validate()?;
+        let mut set = LimitSet::default();
+        set.set_concurrency(target, n);
+        set.validate()?;
+        let writes = set.fields().into_iter().map(|(f, v)| (f, Some(v)));
+        self.rdb.write_limits(&writes.collect::<Vec<_>>()).await
+    }
+
+    /// Removes a rate limit (nothing happens when there is none). A server whose config sets
+    /// it writes it again when it next starts.
+    pub async fn clear_rate_limit(&self, target: &LimitTarget) -> Result<()> {
+        self.rdb.write_limits(&[(rate_field(target), None)]).await
+    }
+
+    /// Removes a concurrency limit (see [`Inspector::clear_rate_limit`]).
+    pub async fn clear_concurrency_limit(&self, target: &LimitTarget) -> Result<()> {
+        self.rdb
+            .write_limits(&[(concurrency_field(target), None)])
             .await
     }
 

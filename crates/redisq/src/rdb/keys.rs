@@ -69,7 +69,7 @@ impl Keys {
     }
 
     /// Pub/sub channel on which redisq wakes idle forwarders (Go asynq ignores it).
-    /// Messages are `s:<queue>` (a new earliest scheduled task). Servers also still act on
+    /// Messages are `s:<queue>` (a new earliest scheduled task) and `l:` (the stored limits changed). Servers also still act on
     /// `p:<queue>` (a pending list became non-empty), which redisq no longer publishes: idle
     /// processors wait on the queue's wake list instead (see `QueueKeys::wake`).
     pub(crate) fn wakeup_channel(&self) -> String {
@@ -81,6 +81,12 @@ impl Keys {
     /// (`<ns>:{q}:t:<id>`); scripts derive the channel from such a key, so its form is fixed.
     pub(crate) fn finished_channel(&self) -> String {
         format!("{}:redisq:finished", self.ns)
+    }
+
+    /// HASH of the fleet's rate and concurrency limits (redisq only; see `core::throttle`
+    /// for its fields). The limit stored here wins over any server's config.
+    pub(crate) fn limits(&self) -> String {
+        format!("{}:redisq:limits", self.ns)
     }
 
     /// Pub/sub channel carrying IDs of tasks to cancel.
@@ -121,6 +127,16 @@ impl QueueKeys {
         k.push_str(&self.prefix);
         k.push_str(suffix);
         k
+    }
+
+    /// SET of the task types that have tasks held back by a limit (`limits.lua`).
+    pub(crate) fn held(&self) -> String {
+        self.key("redisq:held")
+    }
+
+    /// LIST of the held tasks of one type, oldest at the right.
+    pub(crate) fn held_of(&self, task_type: &str) -> String {
+        self.key(&format!("redisq:held:t:{task_type}"))
     }
 
     /// `<ns>:{q}:` — scripts append state names to it.

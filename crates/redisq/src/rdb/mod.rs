@@ -10,6 +10,7 @@ mod enqueue;
 pub(crate) mod flow;
 pub(crate) mod inspect;
 pub(crate) mod keys;
+mod limits;
 mod process;
 pub(crate) mod progress;
 pub(crate) mod proto;
@@ -27,6 +28,7 @@ pub(crate) use self::conn::RedisConn;
 #[cfg(test)]
 pub(crate) use self::enqueue::{EnqueueRequest, Placement};
 use self::keys::Keys;
+pub(crate) use self::limits::{Hold, QueueLimits};
 pub(crate) use self::process::Dequeued;
 use crate::error::{Error, Result};
 

@@ -15,6 +15,7 @@ use redis::{Cmd, RedisError, RedisResult, Value};
 
 use super::Rdb;
 use super::keys::{QueueKeys, hash_tag};
+use super::limits::QueueLimits;
 use super::proto::{
     ServerInfo, TaskMessage, WorkerInfo, encode_server_info, encode_task_message,
     encode_worker_info,
@@ -92,10 +93,14 @@ impl Rdb {
     /// round trip. In the same calls, takes up to `take(queue)` pending tasks of each queue
     /// with leases until `lease_until`, for the workers just freed. Returns one
     /// result per message, in order, and the tasks taken.
-    pub(crate) async fn done_many(
+    ///
+    /// A queue for which `limits` gives its limits takes only what they allow, with the
+    /// limit-aware variant of the script; the others use the plain one.
+    pub(crate) async fn done_many<'l>(
         &self,
         msgs: &[&TaskMessage],
         take: impl Fn(&str) -> usize,
+        limits: impl Fn(&str) -> Option<&'l QueueLimits>,
         lease_until: i64,
         now: SystemTime,
     ) -> Result<(Vec<Result<()>>, Vec<Dequeued>)> {
@@ -123,12 +128,22 @@ impl Rdb {
                 want.as_bytes(),
                 lease.as_bytes(),
             ];
+            // Limits matter only when tasks are taken.
+            let limited = if want != "0" { limits(queue) } else { None };
+            if let Some(l) = limited {
+                args.extend(l.args());
+            }
+            let script = if limited.is_some() {
+                &scripts::DONE_MANY_LIMITED
+            } else {
+                &scripts::DONE_MANY
+            };
             for (&i, lock) in idx.iter().zip(&locks) {
                 args.push(msgs[i].id.as_bytes());
                 args.push(lock.as_bytes());
             }
             cmds.push(evalsha(
-                &scripts::DONE_MANY,
+                script,
                 &[
                     &qk.active(),
                     &qk.lease(),
@@ -140,7 +155,10 @@ impl Rdb {
                 &args,
             ));
         }
-        let replies = self.conn.pipeline(cmds, &[&*scripts::DONE_MANY]).await?;
+        let replies = self
+            .conn
+            .pipeline(cmds, &[&*scripts::DONE_MANY, &*scripts::DONE_MANY_LIMITED])
+            .await?;
         let mut out: Vec<Result<()>> = msgs.iter().map(|_| Ok(())).collect();
         let mut taken = Vec::new();
         for ((queue, idx), reply) in by_queue.iter().zip(replies) {

@@ -21,7 +21,6 @@ scripts! {
     EXTEND_LEASES => "extend_leases.lua",
     REMOVE_GHOSTS => "remove_ghosts.lua",
     ENQUEUE_BATCH => "enqueue_batch.lua",
-    DONE_MANY => "done_many.lua",
     ENQUEUE => "enqueue.lua",
     ENQUEUE_UNIQUE => "enqueue_unique.lua",
     SCHEDULE => "schedule.lua",
@@ -50,6 +49,7 @@ scripts! {
     INSPECT_GROUP_STATS => "inspect_group_stats.lua",
     INSPECT_TASK_INFO => "inspect_task_info.lua",
     INSPECT_LIST_LIST => "inspect_list_list.lua",
+    INSPECT_LIST_PENDING => "inspect_list_pending.lua",
     INSPECT_LIST_ZSET => "inspect_list_zset.lua",
     INSPECT_RUN_TASK => "inspect_run_task.lua",
     INSPECT_ARCHIVE_TASK => "inspect_archive_task.lua",
@@ -77,6 +77,33 @@ scripts! {
     FLOW_DELETE => "flow_delete.lua",
     FLOW_LIST_WAITING => "flow_list_waiting.lua",
 }
+
+/// `done_many.lua` without limits: `take_limited` is false, so its take-next part is the plain
+/// one (the cost of the limit-aware branch is one test of a local).
+pub(crate) static DONE_MANY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        "local take_limited, LIMITS = false, nil\n",
+        include_str!("scripts/done_many.lua")
+    ))
+});
+
+/// `done_many.lua` for queues with limits: the limits spec is read from (and removed from)
+/// ARGV[6..] before the script's own arguments are read.
+pub(crate) static DONE_MANY_LIMITED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/limits.lua"),
+        "local LIMITS = read_limits(6)\n",
+        include_str!("scripts/done_many.lua")
+    ))
+});
+
+/// `dequeue.lua` for queues with limits (`limits.lua` + `dequeue_limited.lua`).
+pub(crate) static DEQUEUE_LIMITED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/limits.lua"),
+        include_str!("scripts/dequeue_limited.lua")
+    ))
+});
 
 /// Builds the `EVALSHA` command of a script call, for use in a pipeline.
 pub(crate) fn evalsha(script: &Script, keys: &[&str], args: &[&[u8]]) -> redis::Cmd {

@@ -134,7 +134,11 @@ async fn write_batch(
     };
     let now = SystemTime::now();
     let lease_until = time::unix_secs(time::add_saturating(now, shared.config.lease_duration));
-    let res = shared.rdb.done_many(&msgs, take, lease_until, now).await;
+    let limits = shared.limits();
+    let res = shared
+        .rdb
+        .done_many(&msgs, take, |q| limits.queue(q), lease_until, now)
+        .await;
     let (results, mut taken) = match res {
         Ok(r) => r,
         Err(e) => (

@@ -9,6 +9,7 @@ use rand::Rng;
 
 use crate::core::limits::ArchiveLimits;
 use crate::core::names::{Namespace, QueueName};
+use crate::core::throttle::{LimitSet, LimitTarget, RateLimit};
 use crate::error::{Error, Result};
 use crate::handler::{Data, HandlerError, TaskContext};
 use crate::runtime::log::{LogLevel, Logger};
@@ -138,6 +139,8 @@ pub struct Config {
     pub(crate) archive_max_age: Duration,
     /// Key namespace (default `asynq`).
     pub(crate) namespace: Namespace,
+    /// Fleet-wide rate and concurrency limits this server writes to Redis when it starts.
+    pub(crate) limits: LimitSet,
 }
 
 impl Default for Config {
@@ -172,6 +175,7 @@ impl Default for Config {
             archive_max_size: ArchiveLimits::default().max_size,
             archive_max_age: ArchiveLimits::default().max_age,
             namespace: Namespace::default(),
+            limits: LimitSet::default(),
         }
     }
 }
@@ -354,6 +358,53 @@ impl Config {
         self
     }
 
+    /// A fleet-wide rate limit on queue `queue`: across every server sharing the Redis, at
+    /// most `limit.n()` of its tasks start in any window of `limit.per()`.
+    ///
+    /// The limits stored in Redis win: when the server starts it writes the limits of its
+    /// config there (the last server started wins, with a warning when it changes a stored
+    /// value), and then obeys what is stored, including limits set by other servers or the
+    /// [`crate::Inspector`]. See the [limits guide](crate::guide::limits).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use redisq::{Config, RateLimit};
+    ///
+    /// let config = Config::new()
+    ///     .queues([("emails", 1)])
+    ///     .queue_rate_limit("emails", RateLimit::new(100, Duration::from_secs(1)))
+    ///     .type_concurrency_limit("report:build", 2);
+    /// ```
+    pub fn queue_rate_limit(mut self, queue: impl Into<String>, limit: RateLimit) -> Self {
+        let q = queue.into().trim().to_string();
+        self.limits.set_rate(LimitTarget::Queue(q), limit);
+        self
+    }
+
+    /// A fleet-wide rate limit on the tasks of type `task_type` (in each queue; see
+    /// [`Config::queue_rate_limit`] for how stored limits win).
+    pub fn type_rate_limit(mut self, task_type: impl Into<String>, limit: RateLimit) -> Self {
+        self.limits
+            .set_rate(LimitTarget::TaskType(task_type.into()), limit);
+        self
+    }
+
+    /// A fleet-wide concurrency limit on queue `queue`: at most `n` of its tasks are active
+    /// across every server at once. A crashed server's slots come back when its leases
+    /// expire.
+    pub fn queue_concurrency_limit(mut self, queue: impl Into<String>, n: u32) -> Self {
+        let q = queue.into().trim().to_string();
+        self.limits.set_concurrency(LimitTarget::Queue(q), n);
+        self
+    }
+
+    /// A fleet-wide concurrency limit on the tasks of type `task_type` (in each queue).
+    pub fn type_concurrency_limit(mut self, task_type: impl Into<String>, n: u32) -> Self {
+        self.limits
+            .set_concurrency(LimitTarget::TaskType(task_type.into()), n);
+        self
+    }
+
     /// Checks every value; the error names the field and what is allowed.
     pub(crate) fn validate(&self) -> Result<()> {
         fn bad(msg: String) -> Result<()> {
@@ -440,7 +491,7 @@ impl Config {
         if self.archive_max_size == 0 {
             return bad("archive_max_size must be at least 1".into());
         }
-        Ok(())
+        self.limits.validate()
     }
 
     pub(crate) fn archive_limits_value(&self) -> ArchiveLimits {
@@ -466,6 +517,7 @@ impl fmt::Debug for Config {
             )
             .field("lease_duration", &self.lease_duration)
             .field("namespace", &self.namespace)
+            .field("limits", &self.limits.to_list())
             .finish_non_exhaustive()
     }
 }
@@ -499,6 +551,13 @@ mod tests {
             Config::new().lease_duration(Duration::MAX),
             Config::new().shutdown_timeout(Duration::from_secs(u64::MAX / 2)),
             Config::new().group_max_delay(Duration::MAX),
+            Config::new().queue_rate_limit("q", RateLimit::new(0, Duration::from_secs(1))),
+            Config::new().queue_rate_limit("q", RateLimit::new(5, Duration::ZERO)),
+            Config::new().type_rate_limit("t", RateLimit::new(0, Duration::ZERO)),
+            Config::new().queue_concurrency_limit("q", 0),
+            Config::new().type_concurrency_limit("t", 0),
+            Config::new().type_concurrency_limit("", 1),
+            Config::new().queue_concurrency_limit("", 1),
         ];
         for c in cases {
             let err = c.validate().expect_err("invalid");

@@ -6,8 +6,9 @@
 //! and lease extension, on a thread of its own), the [`forwarder`] (due scheduled and retry
 //! tasks), the [`recoverer`] (expired leases), the [`janitor`] (completed tasks
 //! past retention), the [`syncer`] (writes that failed while Redis was away), the
-//! [`subscriber`] (cancellation and forwarder wake-ups), the [`waker`] (wakes the idle
-//! processor, one server per arrival), the [`aggregator`] and the [`healthcheck`].
+//! [`subscriber`] (cancellation, forwarder wake-ups, limit changes), the [`waker`] (wakes
+//! the idle processor, one server per arrival), the [`limits`] (the fleet-wide limits in
+//! force), the [`aggregator`] and the [`healthcheck`].
 //! [`state`] holds what they share. Components are supervised: one that panics is logged and
 //! restarted.
 
@@ -19,6 +20,7 @@ mod forwarder;
 mod healthcheck;
 mod heartbeat;
 mod janitor;
+mod limits;
 mod outcome;
 mod priority;
 mod processor;
@@ -115,7 +117,9 @@ impl Server {
             Keys::new(config.namespace.as_str()),
         ));
         let log = Log::new(config.log_level, config.logger.clone());
-        let queues = config.queues.keys().cloned().collect();
+        let queues: Vec<String> = config.queues.keys().cloned().collect();
+        // Until the stored limits are read, the config's own are in force.
+        let limits = state::ServerLimits::new(config.limits.clone(), &queues, &[]);
         let shared = Arc::new(Shared {
             rdb,
             log,
@@ -132,6 +136,8 @@ impl Server {
             wake_processor: tokio::sync::Notify::new(),
             processor_idle: tokio::sync::watch::Sender::new(false),
             wake_forwarder: tokio::sync::Notify::new(),
+            limits: std::sync::RwLock::new(Arc::new(limits)),
+            limits_changed: tokio::sync::Notify::new(),
             config,
         });
         Ok(Server {
@@ -174,6 +180,7 @@ impl Server {
         let concurrency = shared.config.concurrency;
         let semaphore = Arc::new(Semaphore::new(concurrency));
         heartbeat::beat(&shared, &shared.rdb).await;
+        limits::publish_config(&shared).await;
         let heartbeat = heartbeat::start(shared.clone(), done.clone());
         let (completer, completions) = completer::channel(concurrency);
         let syncer = Arc::new(Syncer::new());
@@ -202,6 +209,7 @@ impl Server {
             component("forwarder", |s, d| Box::pin(forwarder::run(s, d)) as Bg),
             component("janitor", |s, d| Box::pin(janitor::run(s, d)) as Bg),
             component("flow sweep", |s, d| Box::pin(flows::run(s, d)) as Bg),
+            component("limits", |s, d| Box::pin(limits::run(s, d)) as Bg),
         ];
         if shared.config.group_aggregator.is_some() {
             components.push(component("aggregator", |s, d| {

@@ -1,19 +1,20 @@
 //! The processor: picks queues by priority, dequeues tasks with a lease and starts a worker
 //! for each; the workers run them and record the outcome.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::priority::queue_order;
-use super::state::Shared;
+use super::state::{ServerLimits, Shared};
 use super::worker::Workers;
 use crate::core::time;
 use crate::error::Error;
-use crate::rdb::Dequeued;
+use crate::rdb::{Dequeued, Hold};
 use crate::runtime::log::log_event;
 use crate::runtime::metrics;
 use crate::runtime::sleep_or;
@@ -30,6 +31,8 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
     let interval = shared.config.task_check_interval;
     // Whether the last fetch filled every free slot (more tasks are likely waiting).
     let mut backlog = false;
+    // Queues held back by their own limit, until when (skipped by fetches meanwhile).
+    let mut holds = Holds::default();
     // Whether this fetch is the first after an idle period.
     let mut woken = false;
     loop {
@@ -58,7 +61,7 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
         let slots = permits.len();
         // Tasks that were taken always run, even when another call of the same fetch failed:
         // they are active with a lease already.
-        let (tasks, failure) = fetch(shared, slots).await;
+        let (tasks, failure) = fetch(shared, slots, &mut holds).await;
         let dry = tasks.len() < slots;
         if woken && !dry {
             // This server was woken and more work may wait than it can take: wake another
@@ -77,8 +80,9 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
             // Back off instead of spinning while Redis is unreachable.
             sleep_or(stop, interval.min(Duration::from_secs(1))).await;
         } else if dry {
-            // Every queue ran dry (or is paused): idle until woken.
-            if !idle(shared, stop, interval).await {
+            // Every queue ran dry (or is paused, or held back by a limit): idle until woken,
+            // or until a held-back queue may start a task again.
+            if !idle(shared, stop, interval, &holds).await {
                 return;
             }
             woken = true;
@@ -89,17 +93,50 @@ pub(crate) async fn run(workers: Arc<Workers>, semaphore: Arc<Semaphore>) {
 /// Waits until the waker wakes the processor (new work arrived), or, every
 /// interval/2 + [0, interval) like asynq's poll, a cheap probe finds pending tasks (enqueued
 /// by Go clients, which push no wake-up marker). Returns false when the processor must stop.
-async fn idle(shared: &Shared, stop: &CancellationToken, interval: Duration) -> bool {
+///
+/// With queues held back by a limit, it also returns when the earliest of them may start a
+/// task again (the time the limit-aware script gave), and the probe skips them.
+async fn idle(
+    shared: &Shared,
+    stop: &CancellationToken,
+    interval: Duration,
+    holds: &Holds,
+) -> bool {
     let _idle = IdleFlag::raise(shared);
+    let recheck = holds.recheck;
+    let recheck_at = async {
+        match recheck {
+            Some(at) => tokio::time::sleep_until(at.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(recheck_at);
     loop {
         let half = interval / 2;
         let jitter = rand::rng().random_range(0..=interval.as_millis().max(1) as u64);
         tokio::select! {
             _ = stop.cancelled() => return false,
             _ = shared.wake_processor.notified() => return true,
+            _ = &mut recheck_at => return true,
             _ = tokio::time::sleep(half + Duration::from_millis(jitter)) => {}
         }
-        match shared.rdb.any_pending(&shared.queues).await {
+        let probe;
+        let queues = if holds.queues.is_empty() {
+            &shared.queues
+        } else {
+            let now = Instant::now();
+            probe = shared
+                .queues
+                .iter()
+                .filter(|q| !holds.holds(q, now))
+                .cloned()
+                .collect::<Vec<_>>();
+            if probe.is_empty() {
+                continue;
+            }
+            &probe
+        };
+        match shared.rdb.any_pending(queues).await {
             Ok(false) => {}
             Ok(true) => return true,
             Err(e) => {
@@ -149,12 +186,32 @@ impl Drop for IdleFlag<'_> {
 /// priority order.
 ///
 /// Returns the tasks taken and, if a call failed, its error (the other calls' tasks are kept).
-async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) {
+async fn fetch(shared: &Shared, slots: usize, holds: &mut Holds) -> (Vec<Dequeued>, Option<Error>) {
     let lease_until = time::unix_secs(time::add_saturating(
         SystemTime::now(),
         shared.config.lease_duration,
     ));
-    let queues = &shared.config.queues;
+    let limits = shared.limits();
+    let now = Instant::now();
+    holds.recheck = None;
+    holds.queues.retain(|_, until| *until > now);
+    let unheld;
+    let queues = if holds.queues.is_empty() {
+        &shared.config.queues
+    } else {
+        unheld = shared
+            .config
+            .queues
+            .iter()
+            .filter(|(q, _)| !holds.queues.contains_key(*q))
+            .map(|(q, p)| (q.clone(), *p))
+            .collect::<BTreeMap<_, _>>();
+        holds.recheck = holds.queues.values().min().copied();
+        if unheld.is_empty() {
+            return (Vec::new(), None);
+        }
+        &unheld
+    };
     let mut wanted: Vec<(String, usize)> = Vec::new();
     if queues.len() == 1 || shared.config.strict_priority {
         let first = queue_order(queues, shared.config.strict_priority).swap_remove(0);
@@ -174,13 +231,14 @@ async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) 
     // One call per queue, sent together (one round trip on a multiplexed connection).
     let calls = wanted
         .iter()
-        .map(|(q, n)| shared.rdb.dequeue_many(q, lease_until, *n));
+        .map(|(q, n)| take(shared, &limits, q, lease_until, *n));
     let results = futures_util::future::join_all(calls).await;
     let mut failure = None;
     for ((q, n), res) in wanted.into_iter().zip(results) {
         match res {
-            Ok(tasks) => {
+            Ok((tasks, hold)) => {
                 dequeued(shared, &q, tasks.len());
+                holds.note(&q, &hold, tasks.len() < n);
                 if tasks.len() < n {
                     dry.push(q);
                 }
@@ -198,9 +256,10 @@ async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) 
             break;
         }
         if !dry.contains(&q) {
-            match shared.rdb.dequeue_many(&q, lease_until, need).await {
-                Ok(tasks) => {
+            match take(shared, &limits, &q, lease_until, need).await {
+                Ok((tasks, hold)) => {
                     dequeued(shared, &q, tasks.len());
+                    holds.note(&q, &hold, tasks.len() < need);
                     got.extend(tasks);
                 }
                 Err(e) => return (got, Some(e)),
@@ -208,6 +267,65 @@ async fn fetch(shared: &Shared, slots: usize) -> (Vec<Dequeued>, Option<Error>) 
         }
     }
     (got, None)
+}
+
+/// One dequeue call: the limit-aware script for a queue with limits, else the plain one.
+async fn take(
+    shared: &Shared,
+    limits: &ServerLimits,
+    queue: &str,
+    lease_until: i64,
+    n: usize,
+) -> Result<(Vec<Dequeued>, Hold), Error> {
+    match limits.queue(queue) {
+        None => shared
+            .rdb
+            .dequeue_many(queue, lease_until, n)
+            .await
+            .map(|t| (t, Hold::default())),
+        Some(l) => shared.rdb.dequeue_limited(queue, lease_until, n, l).await,
+    }
+}
+
+/// How long a queue held back by a concurrency limit waits before trying again: a slot is
+/// freed when a task ends on any server, which this server is not told about (its own
+/// workers take the next task when they finish, in the completion script).
+const CONCURRENCY_RECHECK: Duration = Duration::from_millis(100);
+
+/// What the limits held back, as seen by this processor.
+#[derive(Debug, Default)]
+struct Holds {
+    /// Queues held back by their own limit: skipped until then.
+    queues: HashMap<String, Instant>,
+    /// The earliest time a held-back task may start (queue or type limit).
+    recheck: Option<Instant>,
+}
+
+impl Holds {
+    fn holds(&self, queue: &str, now: Instant) -> bool {
+        self.queues.get(queue).is_some_and(|until| *until > now)
+    }
+
+    /// Records what held a dequeue call back (`short`: it took fewer tasks than asked for).
+    fn note(&mut self, queue: &str, hold: &Hold, short: bool) {
+        if !short || !hold.any() {
+            return;
+        }
+        let mut wait = hold.wait_ms.map(Duration::from_millis);
+        if hold.concurrency {
+            wait = Some(wait.map_or(CONCURRENCY_RECHECK, |w| w.min(CONCURRENCY_RECHECK)));
+        }
+        let Some(wait) = wait.filter(|w| !w.is_zero()) else {
+            // The script stopped early (it moved many held tasks aside): call again now.
+            self.recheck = Some(Instant::now());
+            return;
+        };
+        let at = Instant::now() + wait;
+        if hold.queue {
+            self.queues.insert(queue.to_string(), at);
+        }
+        self.recheck = Some(self.recheck.map_or(at, |r| r.min(at)));
+    }
 }
 
 /// Logs a dequeue call that took tasks (level debug, with the queue and the count) and records

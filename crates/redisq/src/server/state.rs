@@ -2,15 +2,16 @@
 //! running here, and the wake-ups between components.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
+use crate::core::throttle::LimitSet;
 use crate::error::Error;
-use crate::rdb::Rdb;
 use crate::rdb::proto::TaskMessage;
+use crate::rdb::{QueueLimits, Rdb};
 
 use crate::runtime::log::{Log, RateLimited};
 
@@ -83,6 +84,10 @@ pub(crate) struct Shared {
     pub(crate) processor_idle: tokio::sync::watch::Sender<bool>,
     /// Wakes the forwarder when an earlier scheduled or retry task appears.
     pub(crate) wake_forwarder: tokio::sync::Notify,
+    /// The fleet-wide limits in force (see `limits`).
+    pub(crate) limits: RwLock<Arc<ServerLimits>>,
+    /// Tells the limits component that the stored limits changed.
+    pub(crate) limits_changed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -94,6 +99,19 @@ impl Shared {
         if let Ok(mut s) = self.status.lock() {
             *s = st;
         }
+    }
+
+    /// The limits in force.
+    pub(crate) fn limits(&self) -> Arc<ServerLimits> {
+        self.limits
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    pub(crate) fn set_limits(&self, limits: ServerLimits) {
+        let mut guard = self.limits.write().unwrap_or_else(|p| p.into_inner());
+        *guard = Arc::new(limits);
     }
 
     pub(crate) fn active_snapshot(&self) -> Vec<Arc<ActiveTask>> {
@@ -121,5 +139,32 @@ impl Shared {
                 self.log.error(format_args!("{what}: {err}"));
             }
         }
+    }
+}
+
+/// What the processor and the completer read: each served queue's limits, if any.
+#[derive(Debug, Default)]
+pub(crate) struct ServerLimits {
+    pub(crate) set: LimitSet,
+    per_queue: HashMap<String, QueueLimits>,
+}
+
+impl ServerLimits {
+    /// The limits for `queues` under `set`; `held` lists the queues that still have held
+    /// tasks (they keep the limit-aware scripts until those are released).
+    pub(crate) fn new(set: LimitSet, queues: &[String], held: &[String]) -> Self {
+        let per_queue = queues
+            .iter()
+            .filter_map(|q| QueueLimits::of(&set, q, held.contains(q)).map(|l| (q.clone(), l)))
+            .collect();
+        ServerLimits { set, per_queue }
+    }
+
+    /// The limits of `queue`; `None` when it has none (the common case).
+    pub(crate) fn queue(&self, queue: &str) -> Option<&QueueLimits> {
+        if self.per_queue.is_empty() {
+            return None;
+        }
+        self.per_queue.get(queue)
     }
 }

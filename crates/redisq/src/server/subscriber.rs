@@ -86,6 +86,8 @@ fn wake(shared: &Shared, message: &str) {
         && serves(q)
     {
         shared.wake_forwarder.notify_one();
+    } else if message.starts_with("l:") {
+        shared.limits_changed.notify_one();
     }
 }
 

@@ -48,16 +48,47 @@ impl Rdb {
     }
 
     /// Deletes every task of `source` and releases the unique locks they own. Returns how
-    /// many task hashes were deleted.
+    /// many task hashes were deleted. Pending includes the tasks held back by a limit.
     pub(crate) async fn delete_all(&self, queue: &str, source: TaskSource<'_>) -> Result<usize> {
         let qk = self.keys.queue(queue);
-        let (key, groups, prefix, qprefix) = (
-            qk.source(&source),
-            qk.groups(),
-            qk.task_prefix(),
-            qk.prefix().to_string(),
-        );
-        let group = source.group_arg().to_string();
+        let mut total = self
+            .delete_batches(queue, qk.source(&source), qk.groups(), source.group_arg())
+            .await?;
+        for (list, set, ty) in self.held_lists(queue, &source).await? {
+            total += self.delete_batches(queue, list, set, &ty).await?;
+        }
+        Ok(total)
+    }
+
+    /// The held lists of `queue` (with the held-types set and the type) when `source` is
+    /// pending: the batch scripts drain them like a group and drop emptied types from the set.
+    async fn held_lists(
+        &self,
+        queue: &str,
+        source: &TaskSource<'_>,
+    ) -> Result<Vec<(String, String, String)>> {
+        if *source != TaskSource::Pending {
+            return Ok(Vec::new());
+        }
+        let qk = self.keys.queue(queue);
+        Ok(self
+            .held_types(queue)
+            .await?
+            .into_iter()
+            .map(|t| (qk.held_of(&t), qk.held(), t))
+            .collect())
+    }
+
+    async fn delete_batches(
+        &self,
+        queue: &str,
+        key: String,
+        groups: String,
+        group: &str,
+    ) -> Result<usize> {
+        let qk = self.keys.queue(queue);
+        let (prefix, qprefix) = (qk.task_prefix(), qk.prefix().to_string());
+        let group = group.to_string();
         self.batches(queue, "delete tasks", || {
             let mut inv = DELETE_BATCH.prepare_invoke();
             inv.key(&key)
@@ -103,7 +134,8 @@ impl Rdb {
     }
 
     /// Archives every task of `source`, trimming the archive by `limits` and deleting the
-    /// trimmed tasks' hashes. Returns how many were archived.
+    /// trimmed tasks' hashes. Returns how many were archived. Pending includes the tasks held
+    /// back by a limit.
     pub(crate) async fn archive_all(
         &self,
         queue: &str,
@@ -112,13 +144,33 @@ impl Rdb {
         now: SystemTime,
     ) -> Result<usize> {
         let qk = self.keys.queue(queue);
-        let (key, archived, groups, prefix) = (
-            qk.source(&source),
-            qk.archived(),
-            qk.groups(),
-            qk.task_prefix(),
-        );
-        let group = source.group_arg().to_string();
+        let mut total = self
+            .archive_batches(
+                queue,
+                (qk.source(&source), qk.groups(), source.group_arg()),
+                limits,
+                now,
+            )
+            .await?;
+        for (list, set, ty) in self.held_lists(queue, &source).await? {
+            total += self
+                .archive_batches(queue, (list, set, &ty), limits, now)
+                .await?;
+        }
+        Ok(total)
+    }
+
+    /// Archives a container: (its key, the set it is registered in, its name there).
+    async fn archive_batches(
+        &self,
+        queue: &str,
+        (key, groups, group): (String, String, &str),
+        limits: ArchiveLimits,
+        now: SystemTime,
+    ) -> Result<usize> {
+        let qk = self.keys.queue(queue);
+        let (archived, prefix) = (qk.archived(), qk.task_prefix());
+        let group = group.to_string();
         let now_s = unix_secs(now);
         let cut = cutoff(now_s, limits);
         self.batches(queue, "archive tasks", || {

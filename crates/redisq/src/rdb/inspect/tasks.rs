@@ -19,8 +19,9 @@ use crate::rdb::progress::progress_of;
 use crate::rdb::proto::{TaskMessage, decode_task_message, encode_task_message};
 use crate::rdb::scripts::{
     INSPECT_ARCHIVE_TASK as ARCHIVE_TASK, INSPECT_DELETE_TASK as DELETE_TASK,
-    INSPECT_LIST_LIST as LIST_LIST, INSPECT_LIST_ZSET as LIST_ZSET, INSPECT_RUN_TASK as RUN_TASK,
-    INSPECT_TASK_INFO as TASK_INFO, INSPECT_UPDATE_PAYLOAD as UPDATE_PAYLOAD, evalsha,
+    INSPECT_LIST_LIST as LIST_LIST, INSPECT_LIST_PENDING as LIST_PENDING,
+    INSPECT_LIST_ZSET as LIST_ZSET, INSPECT_RUN_TASK as RUN_TASK, INSPECT_TASK_INFO as TASK_INFO,
+    INSPECT_UPDATE_PAYLOAD as UPDATE_PAYLOAD, evalsha,
 };
 use crate::task::TaskState;
 
@@ -102,7 +103,15 @@ impl Rdb {
         let key = qk.source(&source);
         let prefix = qk.task_prefix();
         let is_list = matches!(source, TaskSource::Pending | TaskSource::Active);
-        let cmd = if is_list {
+        let cmd = if source == TaskSource::Pending {
+            // Pending includes the tasks held back by a limit.
+            let (first, last) = (start.to_string(), stop.to_string());
+            evalsha(
+                &LIST_PENDING,
+                &[&key, &qk.held()],
+                &[first.as_bytes(), last.as_bytes(), prefix.as_bytes()],
+            )
+        } else if is_list {
             // The oldest task is at the right end: page 1 is the last `page_size` elements.
             let (lstart, lstop) = ((-stop - 1).to_string(), (-start - 1).to_string());
             let with_lease = if source == TaskSource::Active {
@@ -128,7 +137,11 @@ impl Rdb {
                 &[zstart.as_bytes(), zstop.as_bytes(), prefix.as_bytes()],
             )
         };
-        let script: &Script = if is_list { &LIST_LIST } else { &LIST_ZSET };
+        let script: &Script = match source {
+            TaskSource::Pending => &LIST_PENDING,
+            TaskSource::Active => &LIST_LIST,
+            _ => &LIST_ZSET,
+        };
         let mut replies = self
             .read_queue(queue, vec![cmd], &[script])
             .await?

@@ -32,7 +32,21 @@ if state == "waiting" then
 end
 if state == "pending" then
     if redis.call("LREM", KEYS[4], 1, ARGV[1]) == 0 then
-        return -3
+        -- Held back by a limit (limits.lua): it is in its type's held list.
+        local found = false
+        for _, ty in ipairs(redis.call("SMEMBERS", ARGV[5] .. "redisq:held")) do
+            local hk = ARGV[5] .. "redisq:held:t:" .. ty
+            if redis.call("LREM", hk, 1, ARGV[1]) > 0 then
+                if redis.call("EXISTS", hk) == 0 then
+                    redis.call("SREM", ARGV[5] .. "redisq:held", ty)
+                end
+                found = true
+                break
+            end
+        end
+        if not found then
+            return -3
+        end
     end
 elseif state == "aggregating" then
     local group = redis.call("HGET", KEYS[1], "group")

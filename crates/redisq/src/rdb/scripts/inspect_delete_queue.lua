@@ -36,6 +36,9 @@ if ARGV[5] == "empty" then
     if redis.call("EXISTS", KEYS[8]) == 1 or redis.call("EXISTS", KEYS[9]) == 1 then
         return -1
     end
+    if redis.call("EXISTS", prefix .. "redisq:held") == 1 then
+        return -1
+    end
 elseif ARGV[5] == "active" then
     if redis.call("EXISTS", KEYS[2]) == 1 then
         return -2
@@ -75,6 +78,18 @@ local function drain_zset(key)
     budget = budget - #ids
 end
 drain_list(KEYS[1])
+-- Tasks held back by a limit (limits.lua) are pending tasks too.
+while budget > 0 do
+    local ty = redis.call("SRANDMEMBER", prefix .. "redisq:held")
+    if not ty then
+        break
+    end
+    local hk = prefix .. "redisq:held:t:" .. ty
+    drain_list(hk)
+    if redis.call("EXISTS", hk) == 0 then
+        redis.call("SREM", prefix .. "redisq:held", ty)
+    end
+end
 drain_list(KEYS[2])
 for i = 3, 6 do
     drain_zset(KEYS[i])
@@ -118,4 +133,6 @@ end
 redis.call("DEL", KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12])
 -- redisq's wake list (see keys.rs), derived from the queue prefix.
 redis.call("DEL", prefix .. "redisq:wake")
+-- The queue's rate limiter state (limits.lua); per-type state expires or empties by itself.
+redis.call("DEL", prefix .. "redisq:rate:q", prefix .. "redisq:ratelog:q")
 return {deleted, 1}

@@ -22,7 +22,18 @@ if state == "waiting" then
     return -2
 end
 if state == "pending" then
-    redis.call("LREM", KEYS[3], 0, ARGV[1])
+    if redis.call("LREM", KEYS[3], 0, ARGV[1]) == 0 then
+        -- Held back by a limit (limits.lua): it is in its type's held list.
+        for _, ty in ipairs(redis.call("SMEMBERS", ARGV[2] .. "redisq:held")) do
+            local hk = ARGV[2] .. "redisq:held:t:" .. ty
+            if redis.call("LREM", hk, 0, ARGV[1]) > 0 then
+                if redis.call("EXISTS", hk) == 0 then
+                    redis.call("SREM", ARGV[2] .. "redisq:held", ty)
+                end
+                break
+            end
+        end
+    end
 elseif state == "aggregating" then
     local group = redis.call("HGET", KEYS[1], "group")
     if group then
