@@ -7,7 +7,8 @@
 -- ARGV[3] task key prefix `<ns>:{q}:t:` (task hashes and held lists carry the queue's tag)
 -- The pending tasks in order, oldest first: the held tasks (older than anything still in the
 -- pending list; type by type, in type order), then the pending list from its right end.
--- Returns {id, msg, result, false, ...} newest first, like inspect_list_list.lua.
+-- Returns {id, msg, result, false, false, ...} newest first, like inspect_list_list.lua
+-- (pending tasks have no lease and no progress).
 local qp = string.sub(ARGV[3], 1, #ARGV[3] - 2)
 local first, last = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lists = {}
@@ -41,6 +42,7 @@ for i = #ids, 1, -1 do
     out[#out + 1] = id
     out[#out + 1] = fields[1] or false
     out[#out + 1] = fields[2] or false
+    out[#out + 1] = false
     out[#out + 1] = false
 end
 return out
