@@ -1167,6 +1167,69 @@ async fn bad_input_exit_codes_and_messages() {
 }
 
 #[tokio::test]
+async fn bench_scale_modes_report_their_figures() {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let run = |args: Vec<&'static str>| {
+        let url = url.clone();
+        async move {
+            let mut all = vec!["bench"];
+            all.extend(args);
+            all.extend(["--redis", &url, "--json"]);
+            Cli::default().run(&all).await.ok().json()
+        }
+    };
+    // Weighted drain: every queue holds N tasks, the first N handler calls are counted.
+    let w = run(vec![
+        "process",
+        "-n",
+        "600",
+        "--concurrency",
+        "10",
+        "--queues",
+        "a:2,b:1",
+    ])
+    .await;
+    assert_eq!(w["queues"], 2);
+    let (a, b) = (
+        w["shares"]["a"]["tasks"].as_u64().expect("a"),
+        w["shares"]["b"]["tasks"].as_u64().expect("b"),
+    );
+    assert_eq!(a + b, 600);
+    assert!(a > b, "weight 2 gets more than weight 1: {a} vs {b}");
+    // A fleet of two servers picks up every task.
+    let f = run(vec![
+        "fleet",
+        "--servers",
+        "2",
+        "-n",
+        "20",
+        "--rate",
+        "200",
+        "--seconds",
+        "1",
+    ])
+    .await;
+    assert_eq!(f["servers"], 2);
+    assert_eq!(f["tasks"], 20);
+    assert!(f["latency_ms"]["p50"].as_f64().expect("p50") >= 0.0);
+    // Memory per task is positive and the worker's RSS is read.
+    let m = run(vec!["memory", "-n", "200", "--concurrency", "20"]).await;
+    assert!(m["redis_bytes_per_pending_task"].as_f64().expect("pending") > 100.0);
+    assert!(
+        m["worker"]["rss_bytes_with_all_active"]
+            .as_u64()
+            .expect("rss")
+            > 0
+    );
+    // Bad --queues is a usage error, not a panic.
+    Cli::default()
+        .run(&["bench", "process", "--queues", "a:0", "--redis", &url])
+        .await
+        .fails_with(1, "weight of at least 1");
+}
+
+#[tokio::test]
 async fn queue_limits_list_set_and_clear() {
     let redis = RedisServer::start();
     let cli = Cli::url(&redis.url());

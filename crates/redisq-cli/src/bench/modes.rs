@@ -182,13 +182,14 @@ pub(crate) fn latency_report(mut l: Vec<u64>) -> serde_json::Value {
     })
 }
 
-/// A server whose handler records `now - <u64 ns in the first 8 payload bytes>`, and a
-/// receiver that fires once `n` samples were taken.
-async fn recording_server(
-    args: &BenchArgs,
-    target: &Target,
+/// Samples of `now - <u64 ns in the first 8 payload bytes>`, one per handler call.
+pub(crate) type Samples = Arc<Mutex<Vec<u64>>>;
+
+/// A handler recording latency samples, and a receiver that fires once `n` were taken. The
+/// handler is `Clone`, so several servers may share it.
+pub(crate) fn recording_handler(
     n: usize,
-) -> Result<(Server, Arc<Mutex<Vec<u64>>>, oneshot::Receiver<()>), BoxError> {
+) -> (impl redisq::Handler + Clone, Samples, oneshot::Receiver<()>) {
     let samples = Arc::new(Mutex::new(Vec::<u64>::with_capacity(n)));
     let (tx, rx) = oneshot::channel::<()>();
     let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
@@ -211,6 +212,16 @@ async fn recording_server(
             }
         }
     };
+    (handler, samples, rx)
+}
+
+/// A server running [`recording_handler`].
+async fn recording_server(
+    args: &BenchArgs,
+    target: &Target,
+    n: usize,
+) -> Result<(Server, Samples, oneshot::Receiver<()>), BoxError> {
+    let (handler, samples, rx) = recording_handler(n);
     let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
     server.start(handler).await?;
     Ok((server, samples, rx))

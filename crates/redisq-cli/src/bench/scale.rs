@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use redisq::{Config, Server, Task, TaskContext, TaskOption};
 use serde_json::json;
-use tokio::sync::{Mutex, Notify, oneshot};
+use tokio::sync::{Notify, oneshot};
 
-use super::modes::{bench_config, client, latency_report, now_ns, payload};
+use super::modes::{bench_config, client, latency_report, now_ns, payload, recording_handler};
 use super::{BenchArgs, BoxError, NAMESPACE, RedisStats, Target, secs};
 
 /// Parses `name:weight,name:weight` (a name alone weighs 1).
@@ -170,28 +170,7 @@ pub(crate) async fn fleet(
     target: &Target,
 ) -> Result<serde_json::Value, BoxError> {
     let n = args.n;
-    let samples = Arc::new(Mutex::new(Vec::<u64>::with_capacity(n)));
-    let (tx, rx) = oneshot::channel::<()>();
-    let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
-    let handler = {
-        let (samples, tx) = (samples.clone(), tx.clone());
-        move |_ctx: TaskContext, task: Task| {
-            let (samples, tx) = (samples.clone(), tx.clone());
-            async move {
-                let now = now_ns();
-                let mut stamp = [0u8; 8];
-                stamp.copy_from_slice(&task.payload()[..8]);
-                let mut l = samples.lock().await;
-                l.push(now.saturating_sub(u64::from_le_bytes(stamp)));
-                if l.len() == n
-                    && let Some(tx) = tx.lock().ok().and_then(|mut t| t.take())
-                {
-                    let _ = tx.send(());
-                }
-                Ok(())
-            }
-        }
-    };
+    let (handler, samples, rx) = recording_handler(n);
     // Each server has its own connections, as separate worker processes would.
     let mut servers = Vec::with_capacity(args.servers);
     for _ in 0..args.servers {
