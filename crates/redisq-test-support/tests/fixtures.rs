@@ -9,7 +9,7 @@ use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisResult};
 use redisq_test_support::{
-    RedisCluster, RedisSentinelGroup, RedisServer, free_port, redis_server_available,
+    AppendFsync, RedisCluster, RedisSentinelGroup, RedisServer, free_port, redis_server_available,
     redis_server_version,
 };
 
@@ -349,6 +349,65 @@ async fn stop_and_restart_keep_the_port() {
     assert!(!process_exists(pid));
     let mut conn = server.connection().await;
     assert_eq!(ping(&mut conn).await.unwrap(), "PONG");
+}
+
+#[tokio::test]
+async fn append_only_always_keeps_acknowledged_writes_across_sigkill() {
+    let mut server = RedisServer::builder()
+        .append_only(AppendFsync::Always)
+        .start();
+    assert_eq!(server.append_fsync(), Some(AppendFsync::Always));
+    let mut conn = server.connection().await;
+    assert_eq!(
+        info_field(&mut conn, "persistence", "aof_enabled").await,
+        "1"
+    );
+    let () = conn.set("survives", "yes").await.unwrap();
+    let pid = server.pid().unwrap();
+    server.restart(); // SIGKILL, no chance to flush anything
+    assert!(!process_exists(pid));
+    let mut conn = server.connection().await;
+    let value: Option<String> = conn.get("survives").await.unwrap();
+    assert_eq!(value.as_deref(), Some("yes"));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_keeps_everysec_writes() {
+    let mut server = RedisServer::builder()
+        .append_only(AppendFsync::EverySec)
+        .start();
+    let port = server.port();
+    let mut conn = server.connection().await;
+    assert_eq!(
+        info_field(&mut conn, "persistence", "aof_enabled").await,
+        "1"
+    );
+    let () = conn.set("survives", "graceful").await.unwrap();
+    let pid = server.pid().unwrap();
+    server.shutdown_and_restart();
+    assert!(!process_exists(pid));
+    assert_eq!(server.port(), port);
+    let mut conn = server.connection().await;
+    let value: Option<String> = conn.get("survives").await.unwrap();
+    assert_eq!(value.as_deref(), Some("graceful"));
+}
+
+#[tokio::test]
+async fn pause_stalls_commands_until_resume() {
+    let server = RedisServer::start();
+    let mut conn = server.connection().await;
+    server.pause();
+    let stalled = tokio::time::timeout(Duration::from_millis(300), ping(&mut conn)).await;
+    assert!(
+        stalled.is_err(),
+        "a paused server must not answer: {stalled:?}"
+    );
+    server.resume();
+    let mut conn = server.connection().await;
+    assert_eq!(
+        bounded("PING after resume", ping(&mut conn)).await.unwrap(),
+        "PONG"
+    );
 }
 
 #[test]
