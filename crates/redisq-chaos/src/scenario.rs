@@ -1,0 +1,433 @@
+//! The scenarios: each starts a Redis deployment and a fleet of worker processes, enqueues a
+//! known set of tasks under load, injects its faults, lets the fleet drain and hands
+//! everything to the [checker](crate::checker).
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use redisq::{Client, parse_redis_uri};
+use redisq_test_support::{AppendFsync, RedisServer, TcpProxy};
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+
+use crate::checker::{self, CheckParams, Fault, Verdict};
+use crate::fleet::{Fleet, FleetSpec};
+use crate::load::{self, Enqueued, LoadPlan};
+use crate::record::{self, now_ms};
+use crate::state;
+use crate::worker;
+
+/// How big a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// For CI: seconds per scenario.
+    Short,
+    /// For the figures in `docs/reliability.md`: ten times the tasks and faults.
+    Full,
+}
+
+impl Profile {
+    fn scale(self) -> usize {
+        match self {
+            Profile::Short => 1,
+            Profile::Full => 10,
+        }
+    }
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The `redisq-chaos` binary, started in `worker` mode for each worker process.
+    pub exe: PathBuf,
+    /// Short or full.
+    pub profile: Profile,
+    /// Seed of every random choice (fault timing, victims, queues, work).
+    pub seed: u64,
+    /// Keep the run's directory (worker logs) and print its path.
+    pub keep: bool,
+}
+
+/// Every scenario, in the order `all` runs them.
+pub const SCENARIOS: &[&str] = &[
+    "worker-kill",
+    "redis-restart-always",
+    "redis-restart-everysec",
+    "redis-pause",
+    "client-kill",
+    "half-open",
+    "oom",
+];
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// Faults injected.
+    pub faults: usize,
+    /// The checker's verdict.
+    pub verdict: Verdict,
+    /// Worker processes that exited on their own (a crash).
+    pub crashes: Vec<String>,
+    /// Wall time of the scenario.
+    pub elapsed: Duration,
+    /// Where the logs are, when kept.
+    pub dir: Option<PathBuf>,
+}
+
+impl Report {
+    /// Whether every guarantee held.
+    pub fn passed(&self) -> bool {
+        self.verdict.passed() && self.crashes.is_empty()
+    }
+}
+
+/// Runs one scenario by name.
+pub async fn run(name: &str, opts: &RunOptions) -> Result<Report, String> {
+    let started = Instant::now();
+    let mut report = match name {
+        "worker-kill" => worker_kill(opts).await?,
+        "redis-restart-always" => redis_restart(opts, AppendFsync::Always).await?,
+        "redis-restart-everysec" => redis_restart(opts, AppendFsync::EverySec).await?,
+        "redis-pause" => redis_pause(opts).await?,
+        "client-kill" => client_kill(opts).await?,
+        "half-open" => half_open(opts).await?,
+        "oom" => oom(opts).await?,
+        other => {
+            return Err(format!(
+                "unknown scenario {other:?}; known: {}",
+                SCENARIOS.join(", ")
+            ));
+        }
+    };
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// The queues of every scenario: weighted 6/3/1 on most workers, strict on one.
+fn queues() -> Vec<(String, u32)> {
+    vec![
+        ("critical".to_owned(), 6),
+        ("default".to_owned(), 3),
+        ("low".to_owned(), 1),
+    ]
+}
+
+fn fleet_spec() -> FleetSpec {
+    FleetSpec {
+        workers: 3,
+        concurrency: 8,
+        queues: queues(),
+        strict_slots: vec![2],
+    }
+}
+
+/// One scenario's moving parts.
+struct Harness {
+    name: &'static str,
+    opts: RunOptions,
+    dir: TempDir,
+    direct_url: String,
+    fleet: Fleet,
+    faults: Vec<Fault>,
+    crashes: Vec<String>,
+    rng: StdRng,
+    expected_reruns: HashSet<String>,
+}
+
+impl Harness {
+    /// Starts the fleet against `worker_url`; the producer and the checker use `direct_url`.
+    fn start(
+        name: &'static str,
+        opts: &RunOptions,
+        direct_url: &str,
+        worker_url: &str,
+    ) -> Result<Harness, String> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("redisq-chaos-{name}-"))
+            .tempdir()
+            .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let fleet = Fleet::start(&opts.exe, worker_url, dir.path(), fleet_spec())?;
+        Ok(Harness {
+            name,
+            opts: opts.clone(),
+            dir,
+            direct_url: direct_url.to_owned(),
+            fleet,
+            faults: Vec::new(),
+            crashes: Vec::new(),
+            rng: StdRng::seed_from_u64(opts.seed ^ fxhash(name)),
+            expected_reruns: HashSet::new(),
+        })
+    }
+
+    /// The default load: `1500 × scale` tasks at 250/s over three queues.
+    fn plan(&self) -> LoadPlan {
+        let scale = self.opts.profile.scale();
+        LoadPlan {
+            prefix: self.name.to_owned(),
+            count: 1500 * scale,
+            rate: 250,
+            queues: queues().into_iter().map(|(q, _)| q).collect(),
+            max_work_ms: 10,
+            max_retry: 25,
+            seed: self.opts.seed,
+        }
+    }
+
+    async fn start_load(&self, plan: LoadPlan) -> Result<JoinHandle<Vec<Enqueued>>, String> {
+        let opt = parse_redis_uri(&self.direct_url).map_err(|e| e.to_string())?;
+        let client = Client::connect(opt)
+            .await
+            .map_err(|e| format!("producer: {e}"))?;
+        Ok(tokio::spawn(load::run(client, plan)))
+    }
+
+    /// A random pause in `range` (ms).
+    async fn pause(&mut self, range: std::ops::Range<u64>) {
+        let ms = self.rng.random_range(range);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+
+    fn note_crashes(&mut self) {
+        for (id, status) in self.fleet.crashed() {
+            let text = format!("worker-{id} exited on its own: {status}");
+            if !self.crashes.contains(&text) {
+                self.crashes.push(text);
+            }
+        }
+    }
+
+    fn fault(&mut self, kind: &str, start_ms: u64, worker: Option<u32>, window: Option<u64>) {
+        self.faults.push(Fault {
+            kind: kind.to_owned(),
+            start_ms,
+            end_ms: now_ms(),
+            worker,
+            loss_window_ms: window,
+        });
+    }
+
+    /// Waits for the load, refills the fleet, waits until every queue is empty (or the drain
+    /// deadline), stops the fleet and runs the checker.
+    async fn finish(mut self, load: JoinHandle<Vec<Enqueued>>) -> Result<Report, String> {
+        let enqueued = load
+            .await
+            .map_err(|e| format!("the producer failed: {e}"))?;
+        self.note_crashes();
+        self.fleet.respawn_missing()?;
+        let queue_names: Vec<String> = queues().into_iter().map(|(q, _)| q).collect();
+        // Long enough for the last fault's leases to expire and be recovered, and for the
+        // retry back-off of tasks that lost several leases.
+        let drain = Duration::from_secs(60 * self.opts.profile.scale() as u64);
+        let deadline = Instant::now() + drain;
+        let mut conn = state::connect(&self.direct_url).await?;
+        let mut empty_polls = 0;
+        while Instant::now() < deadline {
+            match state::backlog(&mut conn, &queue_names).await {
+                Ok(0) => empty_polls += 1,
+                Ok(_) => empty_polls = 0,
+                Err(_) => {
+                    conn = state::connect(&self.direct_url).await?;
+                }
+            }
+            // Twice in a row: a task between two containers is never missed.
+            if empty_polls >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.note_crashes();
+        self.fleet.stop(Duration::from_secs(10)).await;
+        let final_state = state::read(&mut conn, &queue_names).await?;
+        let events = record::read_all(self.dir.path())
+            .map_err(|e| format!("cannot read the worker logs: {e}"))?;
+        let params = CheckParams {
+            grace_secs: i64::try_from((worker::LEASE + worker::LEASE_GRACE).as_secs())
+                .unwrap_or(i64::MAX),
+            expected_reruns: std::mem::take(&mut self.expected_reruns),
+        };
+        let verdict = checker::check(&enqueued, &events, &final_state, &self.faults, &params);
+        let dir = if self.opts.keep {
+            Some(self.dir.keep())
+        } else {
+            None
+        };
+        Ok(Report {
+            scenario: self.name.to_owned(),
+            faults: self.faults.len(),
+            verdict,
+            crashes: self.crashes,
+            elapsed: Duration::ZERO,
+            dir,
+        })
+    }
+}
+
+/// A stable hash of the scenario name, so each scenario gets its own random stream.
+fn fxhash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// SIGKILL a random worker every 0.4–1.2 s while tasks flow; restart it after 200 ms.
+async fn worker_kill(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let mut h = Harness::start("worker-kill", opts, &redis.url(), &redis.url())?;
+    let load = h.start_load(h.plan()).await?;
+    while !load.is_finished() {
+        h.pause(400..1200).await;
+        h.note_crashes();
+        let slot = h.rng.random_range(0..h.fleet.len());
+        let start = now_ms();
+        if let Some(id) = h.fleet.kill(slot).await {
+            h.fault("kill -9 worker", start, Some(id), None);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        h.fleet.spawn(slot)?;
+    }
+    h.finish(load).await
+}
+
+/// Restart Redis (append-only) every 1–2 s, alternating a graceful `SHUTDOWN` and a SIGKILL.
+///
+/// With `appendfsync always` every acknowledged write is on disk: nothing may be lost. With
+/// `everysec` a SIGKILL may lose the writes of the last second or two (Redis fsyncs once a
+/// second and, when a sync is slow, lets the next one wait up to another second), so
+/// acknowledged enqueues from the 2 s before a SIGKILL may be missing: they are counted
+/// apart; any other missing task is lost.
+async fn redis_restart(opts: &RunOptions, fsync: AppendFsync) -> Result<Report, String> {
+    let mut redis = RedisServer::builder().append_only(fsync).start();
+    let name = match fsync {
+        AppendFsync::Always => "redis-restart-always",
+        _ => "redis-restart-everysec",
+    };
+    let url = redis.url();
+    let mut h = Harness::start(name, opts, &url, &url)?;
+    let load = h.start_load(h.plan()).await?;
+    let mut graceful = true;
+    while !load.is_finished() {
+        h.pause(1000..2000).await;
+        let start = now_ms();
+        if graceful {
+            tokio::task::block_in_place(|| redis.shutdown_and_restart());
+            h.fault("redis SHUTDOWN + restart", start, None, None);
+        } else {
+            tokio::task::block_in_place(|| redis.restart());
+            let window = (fsync == AppendFsync::EverySec).then_some(2000);
+            h.fault("redis SIGKILL + restart", start, None, window);
+        }
+        graceful = !graceful;
+    }
+    h.finish(load).await
+}
+
+/// SIGSTOP Redis for 4 s (longer than the 3 s read timeout), then SIGCONT; repeated.
+async fn redis_pause(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let mut h = Harness::start("redis-pause", opts, &redis.url(), &redis.url())?;
+    let load = h.start_load(h.plan()).await?;
+    while !load.is_finished() {
+        h.pause(1000..2000).await;
+        let start = now_ms();
+        redis.pause();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        redis.resume();
+        h.fault("redis SIGSTOP 4 s", start, None, None);
+    }
+    h.finish(load).await
+}
+
+/// `CLIENT KILL` storms: every client connection (normal and pub/sub) killed every 100 ms
+/// for 2 s, then 1–2 s of calm.
+async fn client_kill(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let mut h = Harness::start("client-kill", opts, &redis.url(), &redis.url())?;
+    let load = h.start_load(h.plan()).await?;
+    let mut admin = state::connect(&redis.url()).await?;
+    while !load.is_finished() {
+        h.pause(1000..2000).await;
+        let start = now_ms();
+        for _ in 0..20 {
+            for kind in ["normal", "pubsub"] {
+                // Our own connection is skipped (SKIPME yes is the default).
+                let _: redis::RedisResult<i64> = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("TYPE")
+                    .arg(kind)
+                    .query_async(&mut admin)
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        h.fault("CLIENT KILL storm 2 s", start, None, None);
+    }
+    h.finish(load).await
+}
+
+/// Half-open connections: the workers reach Redis through a proxy that freezes every open
+/// connection (nothing is forwarded, nothing is closed), as a dead network path would. The
+/// frozen connections are left open; the workers must notice by themselves (read timeouts,
+/// pub/sub pings) and reconnect.
+async fn half_open(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let proxy = TcpProxy::start(redis.addr());
+    let mut h = Harness::start("half-open", opts, &redis.url(), &proxy.url())?;
+    let load = h.start_load(h.plan()).await?;
+    while !load.is_finished() {
+        h.pause(1500..2500).await;
+        let start = now_ms();
+        proxy.freeze_existing();
+        h.fault("freeze every worker connection", start, None, None);
+    }
+    let report = h.finish(load).await;
+    drop(proxy);
+    report
+}
+
+/// Out of memory: `maxmemory` set to the memory in use (`noeviction`) for 2 s, then lifted.
+/// Enqueues must fail cleanly (no half-written task), servers keep running and drain after.
+async fn oom(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let mut h = Harness::start("oom", opts, &redis.url(), &redis.url())?;
+    let load = h.start_load(h.plan()).await?;
+    let mut admin = state::connect(&redis.url()).await?;
+    let setter = admin.clone();
+    let config_set = move |name: &'static str, value: String| {
+        let mut admin = setter.clone();
+        async move {
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg(name)
+                .arg(value)
+                .query_async::<()>(&mut admin)
+                .await
+                .map_err(|e| format!("CONFIG SET {name}: {e}"))
+        }
+    };
+    config_set("maxmemory-policy", "noeviction".to_owned()).await?;
+    while !load.is_finished() {
+        h.pause(1000..2000).await;
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query_async(&mut admin)
+            .await
+            .map_err(|e| e.to_string())?;
+        let used = info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or("INFO memory has no used_memory")?;
+        let start = now_ms();
+        config_set("maxmemory", used.to_string()).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        config_set("maxmemory", "0".to_owned()).await?;
+        h.fault("maxmemory reached 2 s", start, None, None);
+    }
+    h.finish(load).await
+}

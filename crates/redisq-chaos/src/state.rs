@@ -1,0 +1,140 @@
+//! Reads a run's queues from Redis, with plain commands (independent of the library).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use crate::checker::{FinalState, Place};
+
+/// A direct connection to the Redis under test (never through a proxy).
+pub async fn connect(url: &str) -> Result<MultiplexedConnection, String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(5)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| format!("cannot connect to {url}: {e}"))
+}
+
+fn key(queue: &str, what: &str) -> String {
+    format!("asynq:{{{queue}}}:{what}")
+}
+
+/// Number of tasks still to process in the queues: pending, active, scheduled and retry.
+pub async fn backlog(conn: &mut MultiplexedConnection, queues: &[String]) -> Result<u64, String> {
+    let mut pipe = redis::pipe();
+    for q in queues {
+        pipe.cmd("LLEN").arg(key(q, "pending"));
+        pipe.cmd("LLEN").arg(key(q, "active"));
+        pipe.cmd("ZCARD").arg(key(q, "scheduled"));
+        pipe.cmd("ZCARD").arg(key(q, "retry"));
+    }
+    let counts: Vec<u64> = pipe.query_async(conn).await.map_err(|e| e.to_string())?;
+    Ok(counts.iter().sum())
+}
+
+/// Reads every container of `queues`, the leases, and the task hashes.
+pub async fn read(
+    conn: &mut MultiplexedConnection,
+    queues: &[String],
+) -> Result<FinalState, String> {
+    let mut state = FinalState::default();
+    let (secs, _micros): (i64, i64) = redis::cmd("TIME")
+        .query_async(conn)
+        .await
+        .map_err(|e| e.to_string())?;
+    state.read_at_secs = secs;
+    // IDs found in the queues read so far: IDs are unique per run, so each queue's own
+    // container entries are the ones not seen before.
+    let mut seen_before: HashSet<String> = HashSet::new();
+    for q in queues {
+        let q = q.as_str();
+        let base = conn.clone();
+        let run = |cmd: redis::Cmd| {
+            let mut conn = base.clone();
+            async move {
+                cmd.query_async::<Vec<String>>(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        let mut lrange = redis::cmd("LRANGE");
+        lrange.arg(key(q, "pending")).arg(0).arg(-1);
+        for id in run(lrange).await? {
+            state.places.insert(id, Place::Pending);
+        }
+        for (what, place) in [
+            ("scheduled", Place::Scheduled),
+            ("retry", Place::Retry),
+            ("archived", Place::Archived),
+            ("completed", Place::Completed),
+        ] {
+            let mut zrange = redis::cmd("ZRANGE");
+            zrange.arg(key(q, what)).arg(0).arg(-1);
+            for id in run(zrange).await? {
+                state.places.insert(id, place.clone());
+            }
+        }
+        let leases: Vec<(String, i64)> = redis::cmd("ZRANGE")
+            .arg(key(q, "lease"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let leases: std::collections::HashMap<String, i64> = leases.into_iter().collect();
+        let mut lrange = redis::cmd("LRANGE");
+        lrange.arg(key(q, "active")).arg(0).arg(-1);
+        for id in run(lrange).await? {
+            let lease = leases.get(&id).copied();
+            state.places.insert(id, Place::Active(lease));
+        }
+
+        // Task hashes of this queue, and whether each is named by a container.
+        let prefix = key(q, "t:");
+        let mut hashes = HashSet::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            hashes.extend(keys.into_iter().filter_map(|k| {
+                let id = k.strip_prefix(&prefix)?;
+                // Per-task side keys (e.g. `t:<id>:result`) are not task hashes.
+                (!id.contains(':')).then(|| id.to_owned())
+            }));
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        let here: HashSet<&String> = state
+            .places
+            .keys()
+            .filter(|id| !seen_before.contains(*id))
+            .collect();
+        for id in &hashes {
+            if !here.contains(id) {
+                state.orphan_hashes.push(format!("{q}/{id}"));
+            }
+        }
+        let dangling: Vec<String> = here
+            .iter()
+            .filter(|id| !hashes.contains(**id))
+            .map(|id| format!("{q}/{id}"))
+            .collect();
+        state.dangling_ids.extend(dangling);
+        seen_before.extend(state.places.keys().cloned());
+    }
+    Ok(state)
+}
