@@ -307,6 +307,7 @@ mod tests {
             id: id.to_owned(),
             queue: "q".to_owned(),
             result: Ok(()),
+            behaviour: crate::worker::Behaviour::Work(1),
             at_ms,
         }
     }
@@ -323,6 +324,7 @@ mod tests {
                 id: "err".into(),
                 queue: "q".into(),
                 result: Err("boom".into()),
+                behaviour: crate::worker::Behaviour::Work(1),
                 at_ms: 0,
             },
         ];

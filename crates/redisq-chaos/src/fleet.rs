@@ -20,6 +20,8 @@ pub struct FleetSpec {
     pub queues: Vec<(String, u32)>,
     /// Which worker slots use strict priority (the others are weighted).
     pub strict_slots: Vec<usize>,
+    /// Every user callback of every worker panics.
+    pub panicking_callbacks: bool,
 }
 
 struct Running {
@@ -107,7 +109,12 @@ impl Fleet {
         if self.spec.strict_slots.contains(&slot) {
             cmd.arg("--strict");
         }
+        if self.spec.panicking_callbacks {
+            cmd.arg("--panicking-callbacks");
+        }
         // stdin stays open while the runner lives: its end is the worker's signal to stop.
+        // Panics are part of some scenarios: one line each is enough.
+        cmd.env("RUST_BACKTRACE", "0");
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(stderr)

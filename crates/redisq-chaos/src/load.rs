@@ -30,6 +30,16 @@ pub struct LoadPlan {
     pub max_retry: i32,
     /// Seed of the random choices.
     pub seed: u64,
+    /// The task timeout.
+    pub timeout: Duration,
+    /// Share (0–100) of tasks whose handler misbehaves (panics, blocks its thread, ignores
+    /// its deadline, never returns), spread evenly over those behaviours.
+    pub misbehaving_percent: u32,
+}
+
+/// Whether a task's handler misbehaves on purpose (and may run more than once).
+pub fn misbehaves(b: &Behaviour) -> bool {
+    !matches!(b, Behaviour::Work(_))
 }
 
 /// The client's view of one enqueue.
@@ -41,6 +51,8 @@ pub struct Enqueued {
     pub queue: String,
     /// `Ok` when the client got an acknowledgement, else the error it saw.
     pub result: Result<(), String>,
+    /// What its handler does.
+    pub behaviour: Behaviour,
     /// When the call returned (Unix ms).
     pub at_ms: u64,
 }
@@ -58,6 +70,16 @@ pub async fn run(client: Client, plan: LoadPlan) -> Vec<Enqueued> {
         tokio::time::sleep_until(start + interval * u32::try_from(n).unwrap_or(u32::MAX)).await;
         let queue = plan.queues[rng.random_range(0..plan.queues.len())].clone();
         let work = rng.random_range(0..=plan.max_work_ms);
+        let behaviour = if rng.random_range(0..100) < plan.misbehaving_percent {
+            match rng.random_range(0..4) {
+                0 => Behaviour::PanicOnce,
+                1 => Behaviour::Block(200),
+                2 => Behaviour::IgnoreCancelOnce(plan.timeout.as_millis() as u64 + 500),
+                _ => Behaviour::HangOnce,
+            }
+        } else {
+            Behaviour::Work(work)
+        };
         let id = format!("{}-{n}", plan.prefix);
         let permit = permits
             .clone()
@@ -66,8 +88,9 @@ pub async fn run(client: Client, plan: LoadPlan) -> Vec<Enqueued> {
             .expect("the semaphore is never closed");
         let client = client.clone();
         let max_retry = plan.max_retry;
+        let timeout = plan.timeout;
         calls.spawn(async move {
-            let task = Task::new("chaos", Behaviour::Work(work).payload());
+            let task = Task::new("chaos", behaviour.payload());
             let result = client
                 .enqueue_with(
                     &task,
@@ -75,7 +98,7 @@ pub async fn run(client: Client, plan: LoadPlan) -> Vec<Enqueued> {
                         TaskOption::queue(queue.clone()),
                         TaskOption::task_id(id.clone()),
                         TaskOption::max_retry(max_retry),
-                        TaskOption::timeout(Duration::from_secs(30)),
+                        TaskOption::timeout(timeout),
                     ],
                 )
                 .await
@@ -86,6 +109,7 @@ pub async fn run(client: Client, plan: LoadPlan) -> Vec<Enqueued> {
                 id,
                 queue,
                 result,
+                behaviour,
                 at_ms: now_ms(),
             }
         });

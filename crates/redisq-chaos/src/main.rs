@@ -57,6 +57,8 @@ enum Command {
         queues: String,
         #[arg(long)]
         strict: bool,
+        #[arg(long)]
+        panicking_callbacks: bool,
     },
 }
 
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
             concurrency,
             queues,
             strict,
+            panicking_callbacks,
         } => {
             let queues = match parse_queues(&queues) {
                 Ok(q) => q,
@@ -114,6 +117,7 @@ fn main() -> ExitCode {
                 concurrency,
                 queues,
                 strict,
+                panicking_callbacks,
             };
             match runtime.block_on(worker::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -2,7 +2,6 @@
 //! known set of tasks under load, injects its faults, lets the fleet drain and hands
 //! everything to the [checker](crate::checker).
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -60,6 +59,7 @@ pub const SCENARIOS: &[&str] = &[
     "client-kill",
     "half-open",
     "oom",
+    "misbehaving-handlers",
 ];
 
 /// The outcome of one scenario.
@@ -97,6 +97,7 @@ pub async fn run(name: &str, opts: &RunOptions) -> Result<Report, String> {
         "client-kill" => client_kill(opts).await?,
         "half-open" => half_open(opts).await?,
         "oom" => oom(opts).await?,
+        "misbehaving-handlers" => misbehaving_handlers(opts).await?,
         other => {
             return Err(format!(
                 "unknown scenario {other:?}; known: {}",
@@ -123,6 +124,7 @@ fn fleet_spec() -> FleetSpec {
         concurrency: 8,
         queues: queues(),
         strict_slots: vec![2],
+        panicking_callbacks: false,
     }
 }
 
@@ -136,7 +138,8 @@ struct Harness {
     faults: Vec<Fault>,
     crashes: Vec<String>,
     rng: StdRng,
-    expected_reruns: HashSet<String>,
+    /// Faults that are not on the timeline (misbehaving tasks), for the report.
+    injected: usize,
 }
 
 impl Harness {
@@ -147,11 +150,21 @@ impl Harness {
         direct_url: &str,
         worker_url: &str,
     ) -> Result<Harness, String> {
+        Harness::start_with(name, opts, direct_url, worker_url, fleet_spec())
+    }
+
+    fn start_with(
+        name: &'static str,
+        opts: &RunOptions,
+        direct_url: &str,
+        worker_url: &str,
+        spec: FleetSpec,
+    ) -> Result<Harness, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("redisq-chaos-{name}-"))
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-        let fleet = Fleet::start(&opts.exe, worker_url, dir.path(), fleet_spec())?;
+        let fleet = Fleet::start(&opts.exe, worker_url, dir.path(), spec)?;
         Ok(Harness {
             name,
             opts: opts.clone(),
@@ -161,7 +174,7 @@ impl Harness {
             faults: Vec::new(),
             crashes: Vec::new(),
             rng: StdRng::seed_from_u64(opts.seed ^ fxhash(name)),
-            expected_reruns: HashSet::new(),
+            injected: 0,
         })
     }
 
@@ -176,6 +189,8 @@ impl Harness {
             max_work_ms: 10,
             max_retry: 25,
             seed: self.opts.seed,
+            timeout: Duration::from_secs(30),
+            misbehaving_percent: 0,
         }
     }
 
@@ -249,7 +264,11 @@ impl Harness {
         let params = CheckParams {
             grace_secs: i64::try_from((worker::LEASE + worker::LEASE_GRACE).as_secs())
                 .unwrap_or(i64::MAX),
-            expected_reruns: std::mem::take(&mut self.expected_reruns),
+            expected_reruns: enqueued
+                .iter()
+                .filter(|e| load::misbehaves(&e.behaviour))
+                .map(|e| e.id.clone())
+                .collect(),
         };
         let verdict = checker::check(&enqueued, &events, &final_state, &self.faults, &params);
         let dir = if self.opts.keep {
@@ -259,7 +278,7 @@ impl Harness {
         };
         Ok(Report {
             scenario: self.name.to_owned(),
-            faults: self.faults.len(),
+            faults: self.faults.len() + self.injected,
             verdict,
             crashes: self.crashes,
             elapsed: Duration::ZERO,
@@ -430,4 +449,41 @@ async fn oom(opts: &RunOptions) -> Result<Report, String> {
         h.fault("maxmemory reached 2 s", start, None, None);
     }
     h.finish(load).await
+}
+
+/// Misbehaving user code: 20 % of the tasks panic, block their thread for 200 ms, ignore their
+/// 1 s deadline (running 1.5 s, then failing) or never return, each on its first attempt;
+/// every worker's error handler, failure predicate and health check panic, and so does the
+/// retry delay of panicking tasks. Every task must still finish exactly once, no worker may
+/// crash and no other task may run twice.
+async fn misbehaving_handlers(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let spec = FleetSpec {
+        panicking_callbacks: true,
+        ..fleet_spec()
+    };
+    let mut h = Harness::start_with(
+        "misbehaving-handlers",
+        opts,
+        &redis.url(),
+        &redis.url(),
+        spec,
+    )?;
+    let plan = LoadPlan {
+        count: 600 * opts.profile.scale(),
+        rate: 150,
+        timeout: Duration::from_secs(1),
+        misbehaving_percent: 20,
+        ..h.plan()
+    };
+    let load = h.start_load(plan).await?;
+    let enqueued = load
+        .await
+        .map_err(|e| format!("the producer failed: {e}"))?;
+    h.injected = enqueued
+        .iter()
+        .filter(|e| load::misbehaves(&e.behaviour))
+        .count();
+    // Hand the finished producer to `finish` as a ready task.
+    h.finish(tokio::spawn(async move { enqueued })).await
 }

@@ -35,6 +35,10 @@ pub struct WorkerArgs {
     pub queues: Vec<(String, u32)>,
     /// Strict priority instead of weighted.
     pub strict: bool,
+    /// Every user callback panics: the error handler, the failure predicate, the health
+    /// check, and the retry delay (for `panic-once` tasks; the server then uses its default
+    /// delay).
+    pub panicking_callbacks: bool,
 }
 
 /// How a task's handler behaves, from its payload: `work:<ms>` sleeps, then succeeds.
@@ -47,8 +51,9 @@ pub enum Behaviour {
     PanicOnce,
     /// Block the thread (std sleep) this long, then succeed.
     Block(u64),
-    /// Ignore cancellation and deadlines: keep running this long, then succeed.
-    IgnoreCancel(u64),
+    /// On the first attempt, ignore cancellation and the deadline: keep running this long
+    /// (past the task's timeout), then fail; succeed on the next attempt.
+    IgnoreCancelOnce(u64),
     /// Never return on the first attempt (the task's timeout ends it); succeed on the next.
     HangOnce,
 }
@@ -62,7 +67,7 @@ impl Behaviour {
         match kind {
             "panic-once" => Behaviour::PanicOnce,
             "block" => Behaviour::Block(ms),
-            "ignore-cancel" => Behaviour::IgnoreCancel(ms),
+            "ignore-cancel-once" => Behaviour::IgnoreCancelOnce(ms),
             "hang-once" => Behaviour::HangOnce,
             _ => Behaviour::Work(ms),
         }
@@ -74,7 +79,7 @@ impl Behaviour {
             Behaviour::Work(ms) => format!("work:{ms}"),
             Behaviour::PanicOnce => "panic-once".to_owned(),
             Behaviour::Block(ms) => format!("block:{ms}"),
-            Behaviour::IgnoreCancel(ms) => format!("ignore-cancel:{ms}"),
+            Behaviour::IgnoreCancelOnce(ms) => format!("ignore-cancel-once:{ms}"),
             Behaviour::HangOnce => "hang-once".to_owned(),
         }
     }
@@ -95,7 +100,7 @@ impl Logger for StderrLogger {
 
 /// The server configuration every worker uses.
 pub fn config(args: &WorkerArgs) -> Config {
-    Config::new()
+    let config = Config::new()
         .concurrency(args.concurrency)
         .queues(args.queues.iter().map(|(q, p)| (q.clone(), *p)))
         .strict_priority(args.strict)
@@ -108,7 +113,22 @@ pub fn config(args: &WorkerArgs) -> Config {
         .shutdown_timeout(Duration::from_secs(2))
         .retry_delay(|_, _, _| RETRY_DELAY)
         .log_level(LogLevel::Warn)
-        .logger(StderrLogger(args.id))
+        .logger(StderrLogger(args.id));
+    if !args.panicking_callbacks {
+        return config;
+    }
+    config
+        .error_handler(|_, _, _| panic!("chaos: error handler panics"))
+        .is_failure(|_| panic!("chaos: failure predicate panics"))
+        .health_check(Duration::from_millis(300), |_| {
+            panic!("chaos: health check panics")
+        })
+        .retry_delay(|_, _, task| {
+            if Behaviour::parse(task.payload()) == Behaviour::PanicOnce {
+                panic!("chaos: retry delay panics");
+            }
+            RETRY_DELAY
+        })
 }
 
 /// Runs the worker until stdin closes.
@@ -142,13 +162,17 @@ pub async fn run(args: WorkerArgs) -> Result<(), String> {
                     }
                 }
                 Behaviour::Block(ms) => std::thread::sleep(Duration::from_millis(ms)),
-                Behaviour::IgnoreCancel(ms) => {
-                    // Polls nothing but a std sleep on a blocking thread, so neither the
-                    // deadline nor a cancellation can stop it early.
-                    let _ = tokio::task::spawn_blocking(move || {
-                        std::thread::sleep(Duration::from_millis(ms))
-                    })
-                    .await;
+                Behaviour::IgnoreCancelOnce(ms) => {
+                    if ctx.retry_count() == 0 {
+                        // Never looks at the deadline or the cancellation: the server has to
+                        // give up on it by itself. The attempt fails, so it never counts as
+                        // a finish.
+                        let _ = tokio::task::spawn_blocking(move || {
+                            std::thread::sleep(Duration::from_millis(ms))
+                        })
+                        .await;
+                        return Err(HandlerError::msg("chaos: ran past its deadline"));
+                    }
                 }
                 Behaviour::HangOnce => {
                     if ctx.retry_count() == 0 {
@@ -185,7 +209,7 @@ mod tests {
             Behaviour::Work(5),
             Behaviour::PanicOnce,
             Behaviour::Block(30),
-            Behaviour::IgnoreCancel(40),
+            Behaviour::IgnoreCancelOnce(40),
             Behaviour::HangOnce,
         ] {
             assert_eq!(Behaviour::parse(b.payload().as_bytes()), b);

@@ -56,6 +56,7 @@ fn every_scenario_is_tested() {
             "client-kill",
             "half-open",
             "oom",
+            "misbehaving-handlers",
         ],
         "add a test below for each new scenario"
     );
@@ -94,4 +95,9 @@ fn half_open() {
 #[test]
 fn oom() {
     run("oom");
+}
+
+#[test]
+fn misbehaving_handlers() {
+    run("misbehaving-handlers");
 }
