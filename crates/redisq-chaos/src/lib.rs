@@ -68,6 +68,7 @@ pub fn failure_details(r: &Report) -> String {
     out.push_str(&few("unexplained duplicates", &v.unexplained_duplicates));
     out.push_str(&few("integrity", &v.integrity));
     out.push_str(&few("crashes", &r.crashes));
+    out.push_str(&few("notes", &r.notes));
     if let Some(dir) = &r.dir {
         out.push_str(&format!("  logs: {}\n", dir.display()));
     }

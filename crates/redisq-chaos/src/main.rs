@@ -165,6 +165,9 @@ fn main() -> ExitCode {
                             if report.passed() { "pass" } else { "FAIL" },
                             report.elapsed.as_secs_f64()
                         );
+                        for note in &report.notes {
+                            eprintln!("  note: {note}");
+                        }
                         if !report.passed() {
                             ok = false;
                             eprint!("{}", redisq_chaos::failure_details(&report));

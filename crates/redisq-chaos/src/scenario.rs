@@ -60,6 +60,7 @@ pub const SCENARIOS: &[&str] = &[
     "half-open",
     "oom",
     "misbehaving-handlers",
+    "hostile-data",
 ];
 
 /// The outcome of one scenario.
@@ -77,6 +78,8 @@ pub struct Report {
     pub elapsed: Duration,
     /// Where the logs are, when kept.
     pub dir: Option<PathBuf>,
+    /// What the scenario observed besides the figures (how hostile data was handled).
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -98,6 +101,7 @@ pub async fn run(name: &str, opts: &RunOptions) -> Result<Report, String> {
         "half-open" => half_open(opts).await?,
         "oom" => oom(opts).await?,
         "misbehaving-handlers" => misbehaving_handlers(opts).await?,
+        "hostile-data" => hostile_data(opts).await?,
         other => {
             return Err(format!(
                 "unknown scenario {other:?}; known: {}",
@@ -140,6 +144,8 @@ struct Harness {
     rng: StdRng,
     /// Faults that are not on the timeline (misbehaving tasks), for the report.
     injected: usize,
+    /// The queues whose tasks the checker follows.
+    tracked: Vec<String>,
 }
 
 impl Harness {
@@ -164,6 +170,7 @@ impl Harness {
             .prefix(&format!("redisq-chaos-{name}-"))
             .tempdir()
             .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+        let tracked = spec.queues.iter().map(|(q, _)| q.clone()).collect();
         let fleet = Fleet::start(&opts.exe, worker_url, dir.path(), spec)?;
         Ok(Harness {
             name,
@@ -175,6 +182,7 @@ impl Harness {
             crashes: Vec::new(),
             rng: StdRng::seed_from_u64(opts.seed ^ fxhash(name)),
             injected: 0,
+            tracked,
         })
     }
 
@@ -208,6 +216,20 @@ impl Harness {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 
+    /// Everything the workers wrote to stderr so far (the library's log lines).
+    fn worker_stderr(&self) -> String {
+        let mut out = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "stderr") {
+                    out.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+                }
+            }
+        }
+        out
+    }
+
     fn note_crashes(&mut self) {
         for (id, status) in self.fleet.crashed() {
             let text = format!("worker-{id} exited on its own: {status}");
@@ -235,7 +257,7 @@ impl Harness {
             .map_err(|e| format!("the producer failed: {e}"))?;
         self.note_crashes();
         self.fleet.respawn_missing()?;
-        let queue_names: Vec<String> = queues().into_iter().map(|(q, _)| q).collect();
+        let queue_names = self.tracked.clone();
         // Long enough for the last fault's leases to expire and be recovered, and for the
         // retry back-off of tasks that lost several leases.
         let drain = Duration::from_secs(60 * self.opts.profile.scale() as u64);
@@ -283,6 +305,7 @@ impl Harness {
             crashes: self.crashes,
             elapsed: Duration::ZERO,
             dir,
+            notes: Vec::new(),
         })
     }
 }
@@ -486,4 +509,215 @@ async fn misbehaving_handlers(opts: &RunOptions) -> Result<Report, String> {
         .count();
     // Hand the finished producer to `finish` as a ready task.
     h.finish(tokio::spawn(async move { enqueued })).await
+}
+
+/// A queue name with a colon, a space, glob characters and non-ASCII text.
+pub const ODD_QUEUE: &str = "odd:queue *?[x] \u{fc}";
+
+/// Runs one command on the admin connection.
+async fn admin_cmd(
+    conn: &mut redis::aio::MultiplexedConnection,
+    cmd: &redis::Cmd,
+) -> Result<redis::Value, String> {
+    cmd.query_async(conn)
+        .await
+        .map_err(|e| format!("{:?}: {e}", cmd.args_iter().next()))
+}
+
+/// Corrupt and hostile data, written straight into Redis before and while tasks flow:
+///
+/// * `critical`: a task hash whose `msg` is random bytes (`garbage-1`), a task hash without
+///   a `msg` field (`nofields-1`);
+/// * `default`: a pending ID without a task hash (`ghost-1`);
+/// * `hostile` (a queue the workers serve): its `pending` list and `lease` set replaced by
+///   strings (WRONGTYPE for every command on them);
+/// * a 50 MB payload enqueued through the client into `low`;
+/// * a queue named [`ODD_QUEUE`] carrying a share of the normal tasks.
+///
+/// No worker may crash; the normal tasks (the odd queue and the 50 MB one included) must all
+/// finish; the garbage task must be archived with a reason; the IDs without a usable task
+/// must leave `pending` (not block it); the WRONGTYPE keys must be reported in the log.
+async fn hostile_data(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let mut spec = fleet_spec();
+    spec.queues.push(("hostile".to_owned(), 1));
+    spec.queues.push((ODD_QUEUE.to_owned(), 2));
+    let mut admin = state::connect(&url).await?;
+    // Before the workers start, so their first polls meet it.
+    let mut garbage = vec![0u8; 512];
+    h_rand_bytes(opts.seed, &mut garbage);
+    let setup: Vec<redis::Cmd> = vec![
+        redis::cmd("HSET")
+            .arg("asynq:{critical}:t:garbage-1")
+            .arg("msg")
+            .arg(garbage)
+            .arg("state")
+            .arg("pending")
+            .clone(),
+        redis::cmd("LPUSH")
+            .arg("asynq:{critical}:pending")
+            .arg("garbage-1")
+            .clone(),
+        redis::cmd("HSET")
+            .arg("asynq:{critical}:t:nofields-1")
+            .arg("state")
+            .arg("pending")
+            .clone(),
+        redis::cmd("LPUSH")
+            .arg("asynq:{critical}:pending")
+            .arg("nofields-1")
+            .clone(),
+        redis::cmd("LPUSH")
+            .arg("asynq:{default}:pending")
+            .arg("ghost-1")
+            .clone(),
+        redis::cmd("SET")
+            .arg("asynq:{hostile}:pending")
+            .arg("not a list")
+            .clone(),
+        redis::cmd("SET")
+            .arg("asynq:{hostile}:lease")
+            .arg("not a sorted set")
+            .clone(),
+        redis::cmd("SADD")
+            .arg("asynq:queues")
+            .arg("hostile")
+            .clone(),
+    ];
+    for cmd in &setup {
+        admin_cmd(&mut admin, cmd).await?;
+    }
+    let injected_ids = ["garbage-1", "nofields-1", "ghost-1"];
+
+    let mut h = Harness::start_with("hostile-data", opts, &url, &url, spec)?;
+    h.tracked.retain(|q| q != "hostile");
+    let plan = LoadPlan {
+        count: 1000 * opts.profile.scale(),
+        queues: h.tracked.clone(),
+        ..h.plan()
+    };
+    let load = h.start_load(plan).await?;
+
+    // The 50 MB payload, tracked like every other task.
+    let big_id = "hostile-data-big".to_owned();
+    let big = {
+        let client = Client::connect(parse_redis_uri(&url).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut payload = crate::worker::Behaviour::Work(1).payload().into_bytes();
+        payload.resize(50 * 1024 * 1024, b'x');
+        let result = client
+            .enqueue_with(
+                &redisq::Task::new("chaos", payload),
+                [
+                    redisq::TaskOption::queue("low"),
+                    redisq::TaskOption::task_id(big_id.clone()),
+                    redisq::TaskOption::max_retry(25),
+                ],
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        Enqueued {
+            id: big_id.clone(),
+            queue: "low".to_owned(),
+            result,
+            behaviour: crate::worker::Behaviour::Work(1),
+            at_ms: now_ms(),
+        }
+    };
+    let mut enqueued = load
+        .await
+        .map_err(|e| format!("the producer failed: {e}"))?;
+    enqueued.push(big);
+    h.injected = setup.len() + 2;
+
+    // Wait (bounded) until the bad items have been dealt with.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let handled = loop {
+        let archived: Option<f64> = redis::cmd("ZSCORE")
+            .arg("asynq:{critical}:archived")
+            .arg("garbage-1")
+            .query_async(&mut admin)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut pending_left = 0;
+        for (q, id) in [("critical", "nofields-1"), ("default", "ghost-1")] {
+            let pos: Option<i64> = redis::cmd("LPOS")
+                .arg(format!("asynq:{{{q}}}:pending"))
+                .arg(id)
+                .query_async(&mut admin)
+                .await
+                .map_err(|e| e.to_string())?;
+            pending_left += usize::from(pos.is_some());
+        }
+        if archived.is_some() && pending_left == 0 {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stderr = h.worker_stderr();
+    let mut report = h.finish(tokio::spawn(async move { enqueued })).await?;
+
+    // Entries about the injected IDs are expected leftovers: notes, not failures.
+    let (expected, others): (Vec<String>, Vec<String>) =
+        report.verdict.integrity.drain(..).partition(|line| {
+            injected_ids
+                .iter()
+                .any(|id| line.ends_with(&format!("/{id}")))
+        });
+    report.verdict.integrity = others;
+    for line in expected {
+        report.notes.push(format!(
+            "left in Redis (not reported by the server): {line}"
+        ));
+    }
+    if !handled {
+        report.verdict.integrity.push(
+            "the garbage task was not archived, or an ID without a usable task still blocks pending"
+                .to_owned(),
+        );
+    }
+    let reason: Option<String> = redis::cmd("HGET")
+        .arg("asynq:{critical}:t:garbage-1")
+        .arg("error")
+        .query_async(&mut admin)
+        .await
+        .map_err(|e| e.to_string())?;
+    match reason {
+        Some(reason) if reason.contains("corrupt") => report
+            .notes
+            .push(format!("garbage msg: archived, reason {reason:?}")),
+        other => report.verdict.integrity.push(format!(
+            "garbage msg archived without a clear reason: {other:?}"
+        )),
+    }
+    match stderr
+        .lines()
+        .find(|l| l.contains("WRONGTYPE") && l.contains("hostile"))
+    {
+        Some(line) => report.notes.push(format!(
+            "WRONGTYPE keys reported: {}",
+            line.chars().take(200).collect::<String>()
+        )),
+        None => report
+            .verdict
+            .integrity
+            .push("WRONGTYPE at the hostile queue's keys was never reported".to_owned()),
+    }
+    report.notes.push(
+        "IDs without a task hash, and hashes without `msg`, are dropped from pending by the \
+         dequeue script without a log line"
+            .to_owned(),
+    );
+    Ok(report)
+}
+
+/// Deterministic pseudo-random bytes.
+fn h_rand_bytes(seed: u64, out: &mut [u8]) {
+    StdRng::seed_from_u64(seed).fill(out);
 }

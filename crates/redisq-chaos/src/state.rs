@@ -102,7 +102,7 @@ pub async fn read(
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(format!("{prefix}*"))
+                .arg(format!("{}*", glob_escape(&prefix)))
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(conn)
@@ -137,4 +137,24 @@ pub async fn read(
         seen_before.extend(state.places.keys().cloned());
     }
     Ok(state)
+}
+
+/// Escapes the glob characters of `SCAN MATCH` (queue names may contain them).
+fn glob_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_globs() {
+        assert_eq!(super::glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
 }

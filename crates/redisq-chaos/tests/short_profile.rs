@@ -57,6 +57,7 @@ fn every_scenario_is_tested() {
             "half-open",
             "oom",
             "misbehaving-handlers",
+            "hostile-data",
         ],
         "add a test below for each new scenario"
     );
@@ -100,4 +101,9 @@ fn oom() {
 #[test]
 fn misbehaving_handlers() {
     run("misbehaving-handlers");
+}
+
+#[test]
+fn hostile_data() {
+    run("hostile-data");
 }
