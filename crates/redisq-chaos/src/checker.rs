@@ -20,8 +20,9 @@ pub struct Fault {
     /// network, which can affect every worker.
     pub worker: Option<u32>,
     /// Whether acknowledged writes may be lost by this fault (Redis SIGKILL with
-    /// `appendfsync everysec`): acknowledged enqueues in the window before it are then
-    /// allowed to be missing, and are counted apart.
+    /// `appendfsync everysec`, a failover with asynchronous replication): enqueues
+    /// acknowledged from this long before the fault until it was lifted are then allowed to
+    /// be missing, and are counted apart.
     pub loss_window_ms: Option<u64>,
 }
 
@@ -177,7 +178,7 @@ pub fn check(
             None if task.result.is_ok() => {
                 let in_window = faults.iter().any(|f| {
                     f.loss_window_ms.is_some_and(|w| {
-                        task.at_ms + w + SLACK_MS >= f.start_ms && task.at_ms <= f.start_ms
+                        task.at_ms + w + SLACK_MS >= f.start_ms && task.at_ms <= f.end_ms
                     })
                 });
                 if in_window {

@@ -22,7 +22,7 @@ use scenario::Report;
 /// Formats reports as a Markdown table (the one in `docs/reliability.md`).
 pub fn table(reports: &[Report]) -> String {
     let mut out = String::from(
-        "| scenario | tasks | client errors | faults | lost | lost in fsync window | stuck | undrained | duplicates (unexplained) | recovery p50 / max | result |\n\
+        "| scenario | tasks | client errors | faults | lost | lost in allowed window | stuck | undrained | duplicates (unexplained) | recovery p50 / max | result |\n\
          |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {

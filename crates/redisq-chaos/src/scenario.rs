@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redisq::{Client, parse_redis_uri};
-use redisq_test_support::{AppendFsync, RedisServer, TcpProxy};
+use redisq_test_support::{AppendFsync, RedisSentinelGroup, RedisServer, TcpProxy};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
@@ -61,6 +61,7 @@ pub const SCENARIOS: &[&str] = &[
     "oom",
     "misbehaving-handlers",
     "hostile-data",
+    "sentinel-failover",
 ];
 
 /// The outcome of one scenario.
@@ -102,6 +103,7 @@ pub async fn run(name: &str, opts: &RunOptions) -> Result<Report, String> {
         "oom" => oom(opts).await?,
         "misbehaving-handlers" => misbehaving_handlers(opts).await?,
         "hostile-data" => hostile_data(opts).await?,
+        "sentinel-failover" => sentinel_failover(opts).await?,
         other => {
             return Err(format!(
                 "unknown scenario {other:?}; known: {}",
@@ -146,6 +148,9 @@ struct Harness {
     injected: usize,
     /// The queues whose tasks the checker follows.
     tracked: Vec<String>,
+    /// A plain `redis://` URL of the server the checker reads at the end (the master after
+    /// failovers).
+    state_url: String,
 }
 
 impl Harness {
@@ -183,6 +188,7 @@ impl Harness {
             rng: StdRng::seed_from_u64(opts.seed ^ fxhash(name)),
             injected: 0,
             tracked,
+            state_url: direct_url.to_owned(),
         })
     }
 
@@ -262,14 +268,14 @@ impl Harness {
         // retry back-off of tasks that lost several leases.
         let drain = Duration::from_secs(60 * self.opts.profile.scale() as u64);
         let deadline = Instant::now() + drain;
-        let mut conn = state::connect(&self.direct_url).await?;
+        let mut conn = state::connect(&self.state_url).await?;
         let mut empty_polls = 0;
         while Instant::now() < deadline {
             match state::backlog(&mut conn, &queue_names).await {
                 Ok(0) => empty_polls += 1,
                 Ok(_) => empty_polls = 0,
                 Err(_) => {
-                    conn = state::connect(&self.direct_url).await?;
+                    conn = state::connect(&self.state_url).await?;
                 }
             }
             // Twice in a row: a task between two containers is never missed.
@@ -720,4 +726,31 @@ async fn hostile_data(opts: &RunOptions) -> Result<Report, String> {
 /// Deterministic pseudo-random bytes.
 fn h_rand_bytes(seed: u64, out: &mut [u8]) {
     StdRng::seed_from_u64(seed).fill(out);
+}
+
+/// Sentinel failover under load: a forced `SENTINEL FAILOVER` every 1–2 s (the replica is
+/// promoted, the old master follows it). Workers and the producer find the master through
+/// the sentinels. Replication is asynchronous, so enqueues acknowledged by the old master in
+/// the second before a failover and during it may be missing afterwards: they are counted
+/// apart (lost in window), like `everysec` losses.
+async fn sentinel_failover(opts: &RunOptions) -> Result<Report, String> {
+    let group = tokio::task::spawn_blocking(RedisSentinelGroup::start)
+        .await
+        .map_err(|e| format!("cannot start the sentinel group: {e}"))?;
+    let uri = format!(
+        "redis-sentinel://{}?master={}",
+        group.sentinel_addrs().join(","),
+        group.master_name()
+    );
+    let mut h = Harness::start("sentinel-failover", opts, &uri, &uri)?;
+    h.state_url = format!("redis://{}", group.master_addr());
+    let load = h.start_load(h.plan()).await?;
+    while !load.is_finished() {
+        h.pause(1000..2000).await;
+        let start = now_ms();
+        group.failover().await;
+        h.fault("sentinel failover", start, None, Some(1000));
+    }
+    h.state_url = format!("redis://{}", group.master_addr());
+    h.finish(load).await
 }

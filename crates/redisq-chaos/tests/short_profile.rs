@@ -58,6 +58,7 @@ fn every_scenario_is_tested() {
             "oom",
             "misbehaving-handlers",
             "hostile-data",
+            "sentinel-failover",
         ],
         "add a test below for each new scenario"
     );
@@ -106,4 +107,9 @@ fn misbehaving_handlers() {
 #[test]
 fn hostile_data() {
     run("hostile-data");
+}
+
+#[test]
+fn sentinel_failover() {
+    run("sentinel-failover");
 }
