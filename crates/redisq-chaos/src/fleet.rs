@@ -76,6 +76,11 @@ impl Fleet {
         self.slots.is_empty()
     }
 
+    /// The OS process ID of the worker in `slot`, if running.
+    pub fn pid(&self, slot: usize) -> Option<u32> {
+        self.slots[slot].as_ref().and_then(|r| r.child.id())
+    }
+
     /// IDs of the running incarnations.
     pub fn running_ids(&self) -> Vec<u32> {
         self.slots.iter().flatten().map(|r| r.id).collect()

@@ -62,6 +62,7 @@ pub const SCENARIOS: &[&str] = &[
     "misbehaving-handlers",
     "hostile-data",
     "sentinel-failover",
+    "soak",
 ];
 
 /// The outcome of one scenario.
@@ -104,6 +105,7 @@ pub async fn run(name: &str, opts: &RunOptions) -> Result<Report, String> {
         "misbehaving-handlers" => misbehaving_handlers(opts).await?,
         "hostile-data" => hostile_data(opts).await?,
         "sentinel-failover" => sentinel_failover(opts).await?,
+        "soak" => soak(opts).await?,
         other => {
             return Err(format!(
                 "unknown scenario {other:?}; known: {}",
@@ -753,4 +755,148 @@ async fn sentinel_failover(opts: &RunOptions) -> Result<Report, String> {
     }
     h.state_url = format!("redis://{}", group.master_addr());
     h.finish(load).await
+}
+
+/// The worker's resident set size in KiB, from `/proc/<pid>/status`.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// A long soak: 1,000,000 tasks (20,000 in the short profile) through one worker process,
+/// enqueued in batches of 500 while the backlog stays under 20,000. The worker's RSS is
+/// sampled every 500 ms: after warm-up (the first fifth of the run) it must not grow (the
+/// last half's peak at most 25 % + 16 MiB above the peak of the second fifth to the middle).
+/// At the end no key may be left but the queue registry and the counters.
+async fn soak(opts: &RunOptions) -> Result<Report, String> {
+    let redis = RedisServer::start();
+    let url = redis.url();
+    let spec = FleetSpec {
+        workers: 1,
+        concurrency: 20,
+        ..fleet_spec()
+    };
+    let h = Harness::start_with("soak", opts, &url, &url, spec)?;
+    let count = match opts.profile {
+        Profile::Short => 20_000,
+        Profile::Full => 1_000_000,
+    };
+    let pid = h.fleet.pid(0).ok_or("the soak worker is not running")?;
+    let queue_names = h.tracked.clone();
+    let producer = {
+        let client = Client::connect(parse_redis_uri(&url).map_err(|e| e.to_string())?)
+            .await
+            .map_err(|e| format!("producer: {e}"))?;
+        let mut conn = state::connect(&url).await?;
+        let queue_names = queue_names.clone();
+        let seed = opts.seed;
+        tokio::spawn(async move {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut out = Vec::with_capacity(count);
+            let mut n = 0;
+            while n < count {
+                while state::backlog(&mut conn, &queue_names).await.unwrap_or(0) > 20_000 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let chunk = 500.min(count - n);
+                let mut tasks = Vec::with_capacity(chunk);
+                let mut meta = Vec::with_capacity(chunk);
+                for i in n..n + chunk {
+                    let queue = queue_names[rng.random_range(0..queue_names.len())].clone();
+                    let id = format!("soak-{i}");
+                    tasks.push(
+                        redisq::Task::new("chaos", crate::worker::Behaviour::Work(0).payload())
+                            .with_option(redisq::TaskOption::task_id(id.clone()))
+                            .with_option(redisq::TaskOption::queue(queue.clone())),
+                    );
+                    meta.push((id, queue));
+                }
+                let results = client.enqueue_batch(&tasks, []).await;
+                let at_ms = now_ms();
+                for ((id, queue), result) in meta.into_iter().zip(results) {
+                    out.push(Enqueued {
+                        id,
+                        queue,
+                        result: result.map(|_| ()).map_err(|e| e.to_string()),
+                        behaviour: crate::worker::Behaviour::Work(0),
+                        at_ms,
+                    });
+                }
+                n += chunk;
+            }
+            out
+        })
+    };
+    let mut samples = Vec::new();
+    while !producer.is_finished() {
+        samples.extend(rss_kib(pid));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Sample the drain too: the worker keeps running until the backlog is gone.
+    let mut conn = state::connect(&url).await?;
+    let drain_deadline = Instant::now() + Duration::from_secs(120);
+    while state::backlog(&mut conn, &queue_names).await.unwrap_or(1) > 0
+        && Instant::now() < drain_deadline
+    {
+        samples.extend(rss_kib(pid));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut report = h.finish(producer).await?;
+    report.faults = 0;
+
+    let peak = |s: &[u64]| s.iter().copied().max().unwrap_or(0);
+    let len = samples.len();
+    if len >= 10 {
+        let warm = peak(&samples[len / 5..len / 2]);
+        let late = peak(&samples[len / 2..]);
+        report.notes.push(format!(
+            "worker RSS: {} samples, peak after warm-up {} MiB, peak in the last half {} MiB, last {} MiB",
+            len,
+            warm / 1024,
+            late / 1024,
+            samples[len - 1] / 1024
+        ));
+        if late > warm + warm / 4 + 16 * 1024 {
+            report.verdict.integrity.push(format!(
+                "worker RSS grew after warm-up: {} MiB -> {} MiB",
+                warm / 1024,
+                late / 1024
+            ));
+        }
+    } else {
+        report
+            .notes
+            .push(format!("only {len} RSS samples: too short to judge growth"));
+    }
+
+    // Keys left behind: only the queue registry and the counters may stay.
+    let mut cursor: u64 = 0;
+    let mut leftovers = Vec::new();
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        leftovers.extend(keys.into_iter().filter(|k| {
+            k != "asynq:queues" && !k.contains(":processed") && !k.contains(":failed")
+        }));
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    leftovers.sort();
+    for key in leftovers.iter().take(20) {
+        report
+            .verdict
+            .integrity
+            .push(format!("key left behind: {key}"));
+    }
+    Ok(report)
 }
