@@ -10,7 +10,8 @@
 //!   be stopped and restarted on the same port, paused (SIGSTOP), shut down
 //!   gracefully, and made persistent with an append-only file
 //!   ([`RedisServerBuilder::append_only`]).
-//! * [`RedisCluster`]: a three-master Redis Cluster.
+//! * [`RedisCluster`]: a three-master Redis Cluster, optionally with a replica
+//!   per master and a forced [`failover`](RedisCluster::failover).
 //! * [`RedisSentinelGroup`]: a master, a replica and three sentinels, with a
 //!   forced [`failover`](RedisSentinelGroup::failover).
 //!

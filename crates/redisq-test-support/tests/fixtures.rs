@@ -522,6 +522,35 @@ async fn cluster_serves_all_slots() {
     assert_eq!(values, ["1", "2"]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_with_replicas_fails_over_without_losing_data() {
+    let cluster = RedisCluster::builder().with_replicas(true).start();
+    assert_eq!(cluster.addrs().len(), 6);
+    let before = cluster.master_addrs();
+    assert_eq!(before.len(), 3);
+    let mut conn = cluster.connection().await;
+    // "{a}" hashes to slot 15495: the third shard.
+    let () = conn.set("{a}key", "kept").await.unwrap();
+    tokio::task::block_in_place(|| cluster.failover(2));
+    let after = cluster.master_addrs();
+    assert_eq!(after[..2], before[..2]);
+    assert_ne!(after[2], before[2], "the replica was promoted");
+    let value: Option<String> = bounded("GET after failover", async {
+        // The client learns the new slot owner from a MOVED reply.
+        loop {
+            match conn.get::<_, Option<String>>("{a}key").await {
+                Ok(v) => break v,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(value.as_deref(), Some("kept"));
+    // And back again.
+    tokio::task::block_in_place(|| cluster.failover(2));
+    assert_eq!(cluster.master_addrs(), before);
+}
+
 #[tokio::test]
 async fn cluster_with_password() {
     let cluster = RedisCluster::builder().password("clusterpw").start();
