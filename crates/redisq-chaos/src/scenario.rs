@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use redisq::{Client, parse_redis_uri};
-use redisq_test_support::{AppendFsync, RedisSentinelGroup, RedisServer, TcpProxy};
+use redisq_test_support::{AppendFsync, RedisCluster, RedisSentinelGroup, RedisServer, TcpProxy};
 use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
@@ -62,6 +62,7 @@ pub const SCENARIOS: &[&str] = &[
     "misbehaving-handlers",
     "hostile-data",
     "sentinel-failover",
+    "cluster-failover",
     "soak",
 ];
 
@@ -105,6 +106,7 @@ pub async fn run(name: &str, opts: &RunOptions) -> Result<Report, String> {
         "misbehaving-handlers" => misbehaving_handlers(opts).await?,
         "hostile-data" => hostile_data(opts).await?,
         "sentinel-failover" => sentinel_failover(opts).await?,
+        "cluster-failover" => cluster_failover(opts).await?,
         "soak" => soak(opts).await?,
         other => {
             return Err(format!(
@@ -211,7 +213,7 @@ impl Harness {
     }
 
     async fn start_load(&self, plan: LoadPlan) -> Result<JoinHandle<Vec<Enqueued>>, String> {
-        let opt = parse_redis_uri(&self.direct_url).map_err(|e| e.to_string())?;
+        let opt = worker::conn_opt(&self.direct_url)?;
         let client = Client::connect(opt)
             .await
             .map_err(|e| format!("producer: {e}"))?;
@@ -523,10 +525,7 @@ async fn misbehaving_handlers(opts: &RunOptions) -> Result<Report, String> {
 pub const ODD_QUEUE: &str = "odd:queue *?[x] \u{fc}";
 
 /// Runs one command on the admin connection.
-async fn admin_cmd(
-    conn: &mut redis::aio::MultiplexedConnection,
-    cmd: &redis::Cmd,
-) -> Result<redis::Value, String> {
+async fn admin_cmd(conn: &mut state::StateConn, cmd: &redis::Cmd) -> Result<redis::Value, String> {
     cmd.query_async(conn)
         .await
         .map_err(|e| format!("{:?}: {e}", cmd.args_iter().next()))
@@ -899,4 +898,26 @@ async fn soak(opts: &RunOptions) -> Result<Report, String> {
             .push(format!("key left behind: {key}"));
     }
     Ok(report)
+}
+
+/// Redis Cluster failover under load: 3 masters with a replica each; every 1–2 s one shard's
+/// replica is promoted with `CLUSTER FAILOVER` (coordinated: the master stops taking writes
+/// until the replica has caught up, so no acknowledged write may be lost), shard after shard.
+async fn cluster_failover(opts: &RunOptions) -> Result<Report, String> {
+    let cluster =
+        tokio::task::spawn_blocking(|| RedisCluster::builder().with_replicas(true).start())
+            .await
+            .map_err(|e| format!("cannot start the cluster: {e}"))?;
+    let url = format!("cluster:{}", cluster.addrs().join(","));
+    let mut h = Harness::start("cluster-failover", opts, &url, &url)?;
+    let load = h.start_load(h.plan()).await?;
+    let mut shard = 0;
+    while !load.is_finished() {
+        h.pause(1000..2000).await;
+        let start = now_ms();
+        tokio::task::block_in_place(|| cluster.failover(shard));
+        h.fault("cluster failover (replica promoted)", start, None, None);
+        shard = (shard + 1) % 3;
+    }
+    h.finish(load).await
 }

@@ -3,12 +3,76 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::checker::{FinalState, Place};
 
-/// A direct connection to the Redis under test (never through a proxy).
-pub async fn connect(url: &str) -> Result<MultiplexedConnection, String> {
+/// A connection to the Redis under test (never through a proxy): one server, or a whole
+/// cluster.
+#[derive(Clone)]
+pub enum StateConn {
+    /// A standalone server (or a Sentinel group's master).
+    Single(MultiplexedConnection),
+    /// A Redis Cluster; commands are routed by key.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for StateConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StateConn::Single(_) => "StateConn::Single",
+            StateConn::Cluster(_) => "StateConn::Cluster",
+        })
+    }
+}
+
+impl ConnectionLike for StateConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            StateConn::Single(c) => c.req_packed_command(cmd),
+            StateConn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            StateConn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            StateConn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            StateConn::Single(c) => c.get_db(),
+            StateConn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Connects to `url`: a `redis://` URL, or `cluster:HOST:PORT,HOST:PORT,...` (see
+/// [`crate::worker::conn_opt`]).
+pub async fn connect(url: &str) -> Result<StateConn, String> {
+    if let Some(addrs) = url.strip_prefix("cluster:") {
+        let client = redis::cluster::ClusterClient::builder(
+            addrs.split(',').map(|a| format!("redis://{a}")),
+        )
+        .connection_timeout(Duration::from_secs(2))
+        .response_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| e.to_string())?;
+        return client
+            .get_async_connection()
+            .await
+            .map(StateConn::Cluster)
+            .map_err(|e| format!("cannot connect to the cluster {addrs}: {e}"));
+    }
     let client = redis::Client::open(url).map_err(|e| e.to_string())?;
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -16,6 +80,7 @@ pub async fn connect(url: &str) -> Result<MultiplexedConnection, String> {
     client
         .get_multiplexed_async_connection_with_config(&config)
         .await
+        .map(StateConn::Single)
         .map_err(|e| format!("cannot connect to {url}: {e}"))
 }
 
@@ -24,7 +89,7 @@ fn key(queue: &str, what: &str) -> String {
 }
 
 /// Number of tasks still to process in the queues: pending, active, scheduled and retry.
-pub async fn backlog(conn: &mut MultiplexedConnection, queues: &[String]) -> Result<u64, String> {
+pub async fn backlog(conn: &mut StateConn, queues: &[String]) -> Result<u64, String> {
     let mut pipe = redis::pipe();
     for q in queues {
         pipe.cmd("LLEN").arg(key(q, "pending"));
@@ -37,10 +102,7 @@ pub async fn backlog(conn: &mut MultiplexedConnection, queues: &[String]) -> Res
 }
 
 /// Reads every container of `queues`, the leases, and the task hashes.
-pub async fn read(
-    conn: &mut MultiplexedConnection,
-    queues: &[String],
-) -> Result<FinalState, String> {
+pub async fn read(conn: &mut StateConn, queues: &[String]) -> Result<FinalState, String> {
     let mut state = FinalState::default();
     let (secs, _micros): (i64, i64) = redis::cmd("TIME")
         .query_async(conn)
@@ -94,7 +156,11 @@ pub async fn read(
             state.places.insert(id, Place::Active(lease));
         }
 
-        // Task hashes of this queue, and whether each is named by a container.
+        // Task hashes of this queue, and whether each is named by a container. SCAN has no
+        // key to route by on a cluster: the check is done on standalone servers only.
+        if matches!(conn, StateConn::Cluster(_)) {
+            continue;
+        }
         let prefix = key(q, "t:");
         let mut hashes = HashSet::new();
         let mut cursor: u64 = 0;

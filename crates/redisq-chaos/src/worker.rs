@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redisq::{Config, HandlerError, LogLevel, Logger, Server, Task, TaskContext, parse_redis_uri};
+use redisq::{
+    Config, HandlerError, LogLevel, Logger, RedisClusterClientOpt, RedisConnOpt, Server, Task,
+    TaskContext, parse_redis_uri,
+};
 use tokio::io::AsyncReadExt;
 
 use crate::record::{Kind, Recorder};
@@ -131,13 +134,22 @@ pub fn config(args: &WorkerArgs) -> Config {
         })
 }
 
+/// Connection options from a URL: anything `parse_redis_uri` reads, or
+/// `cluster:HOST:PORT,HOST:PORT,...` for a Redis Cluster (asynq's URIs have no cluster form).
+pub fn conn_opt(url: &str) -> Result<RedisConnOpt, String> {
+    match url.strip_prefix("cluster:") {
+        Some(addrs) => Ok(RedisClusterClientOpt::new(addrs.split(',')).into()),
+        None => parse_redis_uri(url).map_err(|e| e.to_string()),
+    }
+}
+
 /// Runs the worker until stdin closes.
 pub async fn run(args: WorkerArgs) -> Result<(), String> {
     let recorder = Arc::new(
         Recorder::open(&args.log, args.id)
             .map_err(|e| format!("cannot open {}: {e}", args.log.display()))?,
     );
-    let opt = parse_redis_uri(&args.url).map_err(|e| e.to_string())?;
+    let opt = conn_opt(&args.url)?;
     // The first connection may race a Redis that is restarting: try for a while.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let server = loop {

@@ -62,6 +62,7 @@ fn every_scenario_is_tested() {
             "misbehaving-handlers",
             "hostile-data",
             "sentinel-failover",
+            "cluster-failover",
             "soak",
         ],
         "add a test below for each new scenario"
@@ -121,4 +122,9 @@ fn sentinel_failover() {
 #[test]
 fn soak() {
     run("soak");
+}
+
+#[test]
+fn cluster_failover() {
+    run("cluster-failover");
 }
