@@ -24,6 +24,10 @@ pub struct Fault {
     /// acknowledged from this long before the fault until it was lifted are then allowed to
     /// be missing, and are counted apart.
     pub loss_window_ms: Option<u64>,
+    /// How long after `end_ms` the fault can still cut off a running task: a frozen
+    /// (half-open) connection keeps blocking its commands, lease extensions included, until
+    /// its read timeout fires. Used only to explain duplicates.
+    pub lingers_ms: u64,
 }
 
 /// Where a task is in Redis at the end of a run.
@@ -206,7 +210,7 @@ pub fn check(
             v.duplicates += 1;
             let explained = faults.iter().any(|f| {
                 f.start_ms <= next.at_ms + SLACK_MS
-                    && f.end_ms + SLACK_MS >= prev.at_ms
+                    && f.end_ms + f.lingers_ms + SLACK_MS >= prev.at_ms
                     && f.worker.is_none_or(|w| w == prev.worker)
             });
             if !explained {
@@ -351,6 +355,7 @@ mod tests {
             end_ms: 1000,
             worker: Some(1),
             loss_window_ms: None,
+            lingers_ms: 0,
         }];
         let params = CheckParams {
             grace_secs: 3,
@@ -377,6 +382,7 @@ mod tests {
             end_ms: 10_200,
             worker: None,
             loss_window_ms: Some(2000),
+            lingers_ms: 0,
         }];
         let v = check(&enq, &[], &state, &faults, &CheckParams::default());
         assert_eq!(v.lost, vec!["early".to_owned()]);

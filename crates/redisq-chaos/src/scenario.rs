@@ -256,6 +256,7 @@ impl Harness {
             end_ms: now_ms(),
             worker,
             loss_window_ms: window,
+            lingers_ms: 0,
         });
     }
 
@@ -436,6 +437,11 @@ async fn half_open(opts: &RunOptions) -> Result<Report, String> {
         let start = now_ms();
         proxy.freeze_existing();
         h.fault("freeze every worker connection", start, None, None);
+        // The frozen connections block their commands (lease extensions too) until the read
+        // timeout; with a lease shorter than that, leases run out and tasks are recovered.
+        if let Some(f) = h.faults.last_mut() {
+            f.lingers_ms = redisq::DEFAULT_READ_TIMEOUT.as_millis() as u64 + 500;
+        }
     }
     let report = h.finish(load).await;
     drop(proxy);
