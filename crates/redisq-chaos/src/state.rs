@@ -90,15 +90,25 @@ fn key(queue: &str, what: &str) -> String {
 
 /// Number of tasks still to process in the queues: pending, active, scheduled and retry.
 pub async fn backlog(conn: &mut StateConn, queues: &[String]) -> Result<u64, String> {
-    let mut pipe = redis::pipe();
+    // One command at a time: a cluster routes each by its key (the queues' keys live in
+    // different slots, which one pipeline cannot span).
+    let mut total = 0;
     for q in queues {
-        pipe.cmd("LLEN").arg(key(q, "pending"));
-        pipe.cmd("LLEN").arg(key(q, "active"));
-        pipe.cmd("ZCARD").arg(key(q, "scheduled"));
-        pipe.cmd("ZCARD").arg(key(q, "retry"));
+        for (cmd, what) in [
+            ("LLEN", "pending"),
+            ("LLEN", "active"),
+            ("ZCARD", "scheduled"),
+            ("ZCARD", "retry"),
+        ] {
+            let n: u64 = redis::cmd(cmd)
+                .arg(key(q, what))
+                .query_async(conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            total += n;
+        }
     }
-    let counts: Vec<u64> = pipe.query_async(conn).await.map_err(|e| e.to_string())?;
-    Ok(counts.iter().sum())
+    Ok(total)
 }
 
 /// Reads every container of `queues`, the leases, and the task hashes.
