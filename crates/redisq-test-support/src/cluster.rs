@@ -239,6 +239,114 @@ impl RedisCluster {
         self.wait_converged();
     }
 
+    /// Moves hash slot `slot` to shard `to_shard`'s master the way `redis-cli --cluster
+    /// reshard` does: `SETSLOT IMPORTING` / `MIGRATING`, `MIGRATE` of its keys in batches,
+    /// then `SETSLOT NODE` on every master; returns once every node agrees on the new slot
+    /// map. Clients see `ASK` and `TRYAGAIN` replies while it runs. Does nothing if the
+    /// shard already owns the slot.
+    ///
+    /// # Panics
+    ///
+    /// Panics if a step fails or the cluster does not converge within 30 seconds.
+    pub fn migrate_slot(&self, slot: u16, to_shard: usize) {
+        let shards = self.shards();
+        let masters: Vec<usize> = shards.iter().map(|(m, _)| *m).collect();
+        let first = self.nodes[masters[0]].endpoint();
+        let map = first
+            .query::<Value>(redis::cmd("CLUSTER").arg("SLOTS"))
+            .map_err(|err| err.to_string())
+            .and_then(|reply| slot_map(&reply))
+            .unwrap_or_else(|err| panic!("CLUSTER SLOTS: {err}\n{}", self.logs()));
+        let owner_port = map
+            .iter()
+            .find(|(start, end, _)| *start <= slot && slot <= *end)
+            .map(|(_, _, port)| *port)
+            .unwrap_or_else(|| panic!("slot {slot} has no owner: {map:?}"));
+        let src = *masters
+            .iter()
+            .find(|m| self.nodes[**m].port() == owner_port)
+            .unwrap_or_else(|| panic!("no master listens on {owner_port}"));
+        let dst = masters[to_shard];
+        if src == dst {
+            return;
+        }
+        let id = |node: usize| -> String {
+            self.nodes[node]
+                .endpoint()
+                .query(redis::cmd("CLUSTER").arg("MYID"))
+                .unwrap_or_else(|err| panic!("CLUSTER MYID: {err}\n{}", self.logs()))
+        };
+        let (src_id, dst_id) = (id(src), id(dst));
+        let (src_ep, dst_ep) = (self.nodes[src].endpoint(), self.nodes[dst].endpoint());
+        let step = |what: &str, res: redis::RedisResult<()>| {
+            if let Err(err) = res {
+                panic!("migrating slot {slot}: {what}: {err}\n{}", self.logs());
+            }
+        };
+        step(
+            "SETSLOT IMPORTING",
+            dst_ep.query(
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("IMPORTING")
+                    .arg(&src_id),
+            ),
+        );
+        step(
+            "SETSLOT MIGRATING",
+            src_ep.query(
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("MIGRATING")
+                    .arg(&dst_id),
+            ),
+        );
+        loop {
+            let keys: Vec<String> = src_ep
+                .query(
+                    redis::cmd("CLUSTER")
+                        .arg("GETKEYSINSLOT")
+                        .arg(slot)
+                        .arg(100),
+                )
+                .unwrap_or_else(|err| panic!("GETKEYSINSLOT: {err}\n{}", self.logs()));
+            if keys.is_empty() {
+                break;
+            }
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate
+                .arg(process::HOST)
+                .arg(self.nodes[dst].port())
+                .arg("")
+                .arg(0)
+                .arg(5000);
+            if let Some(password) = &self.password {
+                migrate.arg("AUTH").arg(password);
+            }
+            migrate.arg("KEYS").arg(&keys);
+            step("MIGRATE", src_ep.query(&migrate));
+        }
+        // The destination first, so the slot is never without an owner.
+        for node in std::iter::once(dst)
+            .chain(std::iter::once(src))
+            .chain(masters.iter().copied().filter(|m| *m != src && *m != dst))
+        {
+            step(
+                "SETSLOT NODE",
+                self.nodes[node].endpoint().query(
+                    redis::cmd("CLUSTER")
+                        .arg("SETSLOT")
+                        .arg(slot)
+                        .arg("NODE")
+                        .arg(&dst_id),
+                ),
+            );
+        }
+        self.wait_converged();
+    }
+
     /// The current master's address of each shard.
     pub fn master_addrs(&self) -> Vec<String> {
         self.shards()

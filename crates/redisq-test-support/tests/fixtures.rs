@@ -551,6 +551,35 @@ async fn cluster_with_replicas_fails_over_without_losing_data() {
     assert_eq!(cluster.master_addrs(), before);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_slot_migration_moves_the_keys() {
+    let cluster = RedisCluster::start();
+    let mut conn = cluster.connection().await;
+    // "{a}" hashes to slot 15495, served by the third shard.
+    for i in 0..250 {
+        let () = conn.set(format!("{{a}}k{i}"), i).await.unwrap();
+    }
+    tokio::task::block_in_place(|| cluster.migrate_slot(15495, 0));
+    for i in 0..250 {
+        let v: i64 = bounded("GET after migration", conn.get(format!("{{a}}k{i}")))
+            .await
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    let mut first = redis::Client::open(cluster.urls()[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let count: i64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(15495)
+        .query_async(&mut first)
+        .await
+        .unwrap();
+    assert_eq!(count, 250, "the first master now holds the slot's keys");
+}
+
 #[tokio::test]
 async fn cluster_with_password() {
     let cluster = RedisCluster::builder().password("clusterpw").start();
