@@ -63,6 +63,7 @@ pub const SCENARIOS: &[&str] = &[
     "hostile-data",
     "sentinel-failover",
     "cluster-failover",
+    "slot-migration",
     "soak",
 ];
 
@@ -107,6 +108,7 @@ pub async fn run(name: &str, opts: &RunOptions) -> Result<Report, String> {
         "hostile-data" => hostile_data(opts).await?,
         "sentinel-failover" => sentinel_failover(opts).await?,
         "cluster-failover" => cluster_failover(opts).await?,
+        "slot-migration" => slot_migration(opts).await?,
         "soak" => soak(opts).await?,
         other => {
             return Err(format!(
@@ -923,6 +925,34 @@ async fn cluster_failover(opts: &RunOptions) -> Result<Report, String> {
         let start = now_ms();
         tokio::task::block_in_place(|| cluster.failover(shard));
         h.fault("cluster failover (replica promoted)", start, None, None);
+        shard = (shard + 1) % 3;
+    }
+    h.finish(load).await
+}
+
+/// Slot migration while tasks flow: on a 3-master Cluster, every 1–2 s the hash slot of
+/// `{critical}` (all of that queue's keys) is moved to the next master, as
+/// `redis-cli --cluster reshard` does; clients meet `ASK` and `TRYAGAIN` replies meanwhile.
+async fn slot_migration(opts: &RunOptions) -> Result<Report, String> {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+        .await
+        .map_err(|e| format!("cannot start the cluster: {e}"))?;
+    let url = format!("cluster:{}", cluster.addrs().join(","));
+    let mut h = Harness::start("slot-migration", opts, &url, &url)?;
+    let mut admin = state::connect(&url).await?;
+    let slot: u16 = redis::cmd("CLUSTER")
+        .arg("KEYSLOT")
+        .arg("asynq:{critical}:pending")
+        .query_async(&mut admin)
+        .await
+        .map_err(|e| format!("CLUSTER KEYSLOT: {e}"))?;
+    let load = h.start_load(h.plan()).await?;
+    let mut shard = 0;
+    while !load.is_finished() {
+        h.pause(1000..2000).await;
+        let start = now_ms();
+        tokio::task::block_in_place(|| cluster.migrate_slot(slot, shard));
+        h.fault("slot of {critical} migrated", start, None, None);
         shard = (shard + 1) % 3;
     }
     h.finish(load).await

@@ -63,6 +63,7 @@ fn every_scenario_is_tested() {
             "hostile-data",
             "sentinel-failover",
             "cluster-failover",
+            "slot-migration",
             "soak",
         ],
         "add a test below for each new scenario"
@@ -127,4 +128,9 @@ fn soak() {
 #[test]
 fn cluster_failover() {
     run("cluster-failover");
+}
+
+#[test]
+fn slot_migration() {
+    run("slot-migration");
 }
