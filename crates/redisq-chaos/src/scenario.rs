@@ -1,6 +1,6 @@
 //! The scenarios: each starts a Redis deployment and a fleet of worker processes, enqueues a
 //! known set of tasks under load, injects its faults, lets the fleet drain and hands
-//! everything to the [checker](crate::checker).
+//! everything to the [`crate::checker`].
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
