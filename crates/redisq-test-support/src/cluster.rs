@@ -20,8 +20,10 @@ const MASTERS: usize = 3;
 /// How long the cluster may take to converge.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A throwaway Redis Cluster of three masters (no replicas) on free loopback
-/// ports, with the 16384 slots split evenly.
+/// A throwaway Redis Cluster of three masters on free loopback ports, with the
+/// 16384 slots split evenly, optionally with one replica per master
+/// ([`RedisClusterBuilder::with_replicas`]) and a forced
+/// [`failover`](RedisCluster::failover).
 ///
 /// Each node has its own directory under one temporary directory and runs
 /// with `--cluster-enabled yes --cluster-node-timeout 2000`. Node ports are
@@ -32,6 +34,9 @@ const CONVERGE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct RedisCluster {
     nodes: Vec<Node>,
+    /// Per shard: (index of its master node, index of its replica node, if any). Swapped by
+    /// [`RedisCluster::failover`].
+    shards: std::sync::Mutex<Vec<(usize, Option<usize>)>>,
     password: Option<String>,
     // Declared last: removed only after the processes are gone.
     dir: TempDir,
@@ -43,6 +48,7 @@ pub struct RedisCluster {
 #[must_use = "a builder does nothing until `.start()` is called"]
 pub struct RedisClusterBuilder {
     password: Option<String>,
+    replicas: bool,
     extra_args: Vec<String>,
 }
 
@@ -50,6 +56,13 @@ impl RedisClusterBuilder {
     /// Protects every node with `password` (`requirepass` and `masterauth`).
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Gives every master one replica (six nodes in all), for
+    /// [`RedisCluster::failover`].
+    pub fn with_replicas(mut self, enabled: bool) -> Self {
+        self.replicas = enabled;
         self
     }
 
@@ -74,7 +87,8 @@ impl RedisClusterBuilder {
     pub fn start(self) -> RedisCluster {
         process::require_server();
         let dir = make_temp_dir("redis-cluster");
-        let nodes: Vec<Node> = (0..MASTERS)
+        let count = if self.replicas { 2 * MASTERS } else { MASTERS };
+        let nodes: Vec<Node> = (0..count)
             .map(|index| {
                 let node_dir = dir.path().join(format!("node-{index}"));
                 let mut fixed = base_args(&node_dir);
@@ -125,8 +139,12 @@ impl RedisClusterBuilder {
                 })
             })
             .collect();
+        let shards = (0..MASTERS)
+            .map(|i| (i, self.replicas.then_some(i + MASTERS)))
+            .collect();
         let cluster = RedisCluster {
             nodes,
+            shards: std::sync::Mutex::new(shards),
             password: self.password,
             dir,
         };
@@ -170,6 +188,181 @@ impl RedisCluster {
             .iter()
             .map(|node| format!("redis://{auth}{}", node.addr()))
             .collect()
+    }
+
+    /// Fails shard `shard` (0, 1 or 2) over to its replica with `CLUSTER FAILOVER` (run on
+    /// the replica: a coordinated failover, no acknowledged write is lost) and waits until
+    /// every node agrees on the new slot map and the old master replicates from the new one.
+    /// Can be called repeatedly; the two nodes swap roles each time.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the cluster has no replicas ([`RedisClusterBuilder::with_replicas`]), if
+    /// `shard` is out of range, or if the failover does not complete within 30 seconds.
+    pub fn failover(&self, shard: usize) {
+        let (master, replica) = self.shards()[shard];
+        let replica = replica.expect("failover needs a cluster started with_replicas(true)");
+        let node = &self.nodes[replica];
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        // The masters vote for one failover of a shard per two node timeouts (4 s here): a
+        // request that times out is repeated.
+        'request: loop {
+            if let Err(err) = node
+                .endpoint()
+                .query::<()>(redis::cmd("CLUSTER").arg("FAILOVER"))
+            {
+                panic!(
+                    "CLUSTER FAILOVER on {} failed: {err}\n{}",
+                    node.addr(),
+                    self.logs()
+                );
+            }
+            let retry_at = Instant::now() + Duration::from_secs(6);
+            loop {
+                let role = node.endpoint().info_field("replication", "role");
+                if role.ok().flatten().as_deref() == Some("master") {
+                    break 'request;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} was not promoted\n{}",
+                    node.addr(),
+                    self.logs()
+                );
+                if Instant::now() >= retry_at {
+                    continue 'request;
+                }
+                thread::sleep(POLL_INTERVAL);
+            }
+        }
+        self.lock_shards()[shard] = (replica, Some(master));
+        self.wait_converged();
+    }
+
+    /// Moves hash slot `slot` to shard `to_shard`'s master the way `redis-cli --cluster
+    /// reshard` does: `SETSLOT IMPORTING` / `MIGRATING`, `MIGRATE` of its keys in batches,
+    /// then `SETSLOT NODE` on every master; returns once every node agrees on the new slot
+    /// map. Clients see `ASK` and `TRYAGAIN` replies while it runs. Does nothing if the
+    /// shard already owns the slot.
+    ///
+    /// # Panics
+    ///
+    /// Panics if a step fails or the cluster does not converge within 30 seconds.
+    pub fn migrate_slot(&self, slot: u16, to_shard: usize) {
+        let shards = self.shards();
+        let masters: Vec<usize> = shards.iter().map(|(m, _)| *m).collect();
+        let first = self.nodes[masters[0]].endpoint();
+        let map = first
+            .query::<Value>(redis::cmd("CLUSTER").arg("SLOTS"))
+            .map_err(|err| err.to_string())
+            .and_then(|reply| slot_map(&reply))
+            .unwrap_or_else(|err| panic!("CLUSTER SLOTS: {err}\n{}", self.logs()));
+        let owner_port = map
+            .iter()
+            .find(|(start, end, _)| *start <= slot && slot <= *end)
+            .map(|(_, _, port)| *port)
+            .unwrap_or_else(|| panic!("slot {slot} has no owner: {map:?}"));
+        let src = *masters
+            .iter()
+            .find(|m| self.nodes[**m].port() == owner_port)
+            .unwrap_or_else(|| panic!("no master listens on {owner_port}"));
+        let dst = masters[to_shard];
+        if src == dst {
+            return;
+        }
+        let id = |node: usize| -> String {
+            self.nodes[node]
+                .endpoint()
+                .query(redis::cmd("CLUSTER").arg("MYID"))
+                .unwrap_or_else(|err| panic!("CLUSTER MYID: {err}\n{}", self.logs()))
+        };
+        let (src_id, dst_id) = (id(src), id(dst));
+        let (src_ep, dst_ep) = (self.nodes[src].endpoint(), self.nodes[dst].endpoint());
+        let step = |what: &str, res: redis::RedisResult<()>| {
+            if let Err(err) = res {
+                panic!("migrating slot {slot}: {what}: {err}\n{}", self.logs());
+            }
+        };
+        step(
+            "SETSLOT IMPORTING",
+            dst_ep.query(
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("IMPORTING")
+                    .arg(&src_id),
+            ),
+        );
+        step(
+            "SETSLOT MIGRATING",
+            src_ep.query(
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("MIGRATING")
+                    .arg(&dst_id),
+            ),
+        );
+        loop {
+            let keys: Vec<String> = src_ep
+                .query(
+                    redis::cmd("CLUSTER")
+                        .arg("GETKEYSINSLOT")
+                        .arg(slot)
+                        .arg(100),
+                )
+                .unwrap_or_else(|err| panic!("GETKEYSINSLOT: {err}\n{}", self.logs()));
+            if keys.is_empty() {
+                break;
+            }
+            let mut migrate = redis::cmd("MIGRATE");
+            migrate
+                .arg(process::HOST)
+                .arg(self.nodes[dst].port())
+                .arg("")
+                .arg(0)
+                .arg(5000);
+            if let Some(password) = &self.password {
+                migrate.arg("AUTH").arg(password);
+            }
+            migrate.arg("KEYS").arg(&keys);
+            step("MIGRATE", src_ep.query(&migrate));
+        }
+        // The destination first, so the slot is never without an owner.
+        for node in std::iter::once(dst)
+            .chain(std::iter::once(src))
+            .chain(masters.iter().copied().filter(|m| *m != src && *m != dst))
+        {
+            step(
+                "SETSLOT NODE",
+                self.nodes[node].endpoint().query(
+                    redis::cmd("CLUSTER")
+                        .arg("SETSLOT")
+                        .arg(slot)
+                        .arg("NODE")
+                        .arg(&dst_id),
+                ),
+            );
+        }
+        self.wait_converged();
+    }
+
+    /// The current master's address of each shard.
+    pub fn master_addrs(&self) -> Vec<String> {
+        self.shards()
+            .iter()
+            .map(|(m, _)| self.nodes[*m].addr())
+            .collect()
+    }
+
+    fn shards(&self) -> Vec<(usize, Option<usize>)> {
+        self.lock_shards().clone()
+    }
+
+    fn lock_shards(&self) -> std::sync::MutexGuard<'_, Vec<(usize, Option<usize>)>> {
+        self.shards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The password, if the cluster was started with one.
@@ -233,7 +426,7 @@ impl RedisCluster {
     /// for convergence.
     fn form(&self) {
         let per_node = SLOTS / MASTERS as u16;
-        for (index, node) in self.nodes.iter().enumerate() {
+        for (index, node) in self.nodes.iter().enumerate().take(MASTERS) {
             let first = per_node * index as u16;
             let last = if index + 1 == MASTERS {
                 SLOTS - 1
@@ -276,6 +469,41 @@ impl RedisCluster {
             }
         }
 
+        if self.nodes.len() > MASTERS {
+            self.attach_replicas();
+        }
+        self.wait_converged();
+    }
+
+    /// Makes node `MASTERS + i` a replica of node `i`, once every node knows every other.
+    fn attach_replicas(&self) {
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        for i in 0..MASTERS {
+            let master_id: String = self.nodes[i]
+                .endpoint()
+                .query(redis::cmd("CLUSTER").arg("MYID"))
+                .unwrap_or_else(|err| panic!("CLUSTER MYID: {err}\n{}", self.logs()));
+            let replica = &self.nodes[MASTERS + i];
+            // The replica may not have learned of the master yet ("Unknown node").
+            loop {
+                match replica
+                    .endpoint()
+                    .query::<()>(redis::cmd("CLUSTER").arg("REPLICATE").arg(&master_id))
+                {
+                    Ok(()) => break,
+                    Err(err) if Instant::now() >= deadline => panic!(
+                        "CLUSTER REPLICATE on {} failed: {err}\n{}",
+                        replica.addr(),
+                        self.logs()
+                    ),
+                    Err(_) => thread::sleep(POLL_INTERVAL * 5),
+                }
+            }
+        }
+    }
+
+    /// Waits until [`RedisCluster::convergence`] holds.
+    fn wait_converged(&self) {
         let deadline = Instant::now() + CONVERGE_TIMEOUT;
         loop {
             let status = self.convergence();
@@ -306,11 +534,10 @@ impl RedisCluster {
                     .map(|(_, value)| value.as_str())
                     .unwrap_or("")
             };
-            let known = MASTERS.to_string();
             if field("cluster_state") != "ok"
                 || field("cluster_slots_ok") != "16384"
-                || field("cluster_known_nodes") != known
-                || field("cluster_size") != known
+                || field("cluster_known_nodes") != self.nodes.len().to_string()
+                || field("cluster_size") != MASTERS.to_string()
             {
                 return Err(format!(
                     "{}: {}",
@@ -323,11 +550,22 @@ impl RedisCluster {
                 .map_err(|err| format!("CLUSTER SLOTS on {}: {err}", node.addr()))?;
             maps.push(slot_map(&slots).map_err(|err| format!("{}: {err}", node.addr()))?);
         }
+        let shards = self.shards();
         let expected: Vec<u16> = {
-            let mut ports = self.ports();
+            let mut ports: Vec<u16> = shards.iter().map(|(m, _)| self.nodes[*m].port()).collect();
             ports.sort_unstable();
             ports
         };
+        for replica in shards.iter().filter_map(|(_, r)| *r) {
+            let node = &self.nodes[replica];
+            let link = node
+                .endpoint()
+                .info_field("replication", "master_link_status")
+                .map_err(|err| format!("INFO replication on {}: {err}", node.addr()))?;
+            if link.as_deref() != Some("up") {
+                return Err(format!("replica {} not in sync ({link:?})", node.addr()));
+            }
+        }
         let first = &maps[0];
         let covered: u32 = first
             .iter()

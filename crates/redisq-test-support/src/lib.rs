@@ -3,12 +3,15 @@
 //! Every fixture runs real `redis-server` processes (Debian's `redis-server`
 //! package; override the binary with the `REDISQ_REDIS_SERVER` environment
 //! variable) on free loopback ports, each in its own temporary directory,
-//! with persistence disabled:
+//! with persistence disabled unless asked for:
 //!
 //! * [`RedisServer`]: a standalone server, optionally with a password, ACL
 //!   users, TLS (certificates generated at start-up) or a unix socket; it can
-//!   be stopped and restarted on the same port.
-//! * [`RedisCluster`]: a three-master Redis Cluster.
+//!   be stopped and restarted on the same port, paused (SIGSTOP), shut down
+//!   gracefully, and made persistent with an append-only file
+//!   ([`RedisServerBuilder::append_only`]).
+//! * [`RedisCluster`]: a three-master Redis Cluster, optionally with a replica
+//!   per master and a forced [`failover`](RedisCluster::failover).
 //! * [`RedisSentinelGroup`]: a master, a replica and three sentinels, with a
 //!   forced [`failover`](RedisSentinelGroup::failover).
 //!
@@ -51,7 +54,7 @@ pub use cluster::{RedisCluster, RedisClusterBuilder};
 pub use ports::free_port;
 pub use proxy::TcpProxy;
 pub use sentinel::{RedisSentinelGroup, RedisSentinelGroupBuilder};
-pub use standalone::{RedisServer, RedisServerBuilder};
+pub use standalone::{AppendFsync, RedisServer, RedisServerBuilder};
 
 /// Returns whether `redis-server` can be run (see [`redis_server_version`]).
 pub fn redis_server_available() -> bool {

@@ -299,6 +299,44 @@ impl Node {
         }
     }
 
+    /// Sends `SHUTDOWN` and waits (up to [`READY_TIMEOUT`]) for the process
+    /// to exit on its own; it is reaped but kept for [`Node::restart`].
+    pub(crate) fn shutdown(&self) {
+        let mut child = self.lock_child();
+        let Some(running) = child.as_mut() else {
+            return;
+        };
+        // The server closes the connection instead of replying: an I/O error
+        // is the expected answer.
+        let _ = self.endpoint.query::<redis::Value>(&redis::cmd("SHUTDOWN"));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match running.try_wait() {
+                Ok(Some(_)) => return,
+                Ok(None) if Instant::now() < deadline => thread::sleep(POLL_INTERVAL),
+                _ => panic!(
+                    "{} did not exit within {READY_TIMEOUT:?} of SHUTDOWN\n{}",
+                    self.config.role,
+                    log_tail(&self.config.dir, 0)
+                ),
+            }
+        }
+    }
+
+    /// Sends a signal (`"STOP"`, `"CONT"`, ...) to the running process with
+    /// `kill(1)` (this crate has no unsafe code for `kill(2)`).
+    pub(crate) fn signal(&self, name: &str) {
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} is not running", self.config.role));
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(pid.to_string())
+            .status()
+            .unwrap_or_else(|err| panic!("cannot run kill: {err}"));
+        assert!(status.success(), "kill -{name} {pid} failed: {status}");
+    }
+
     /// Whether the process is alive.
     pub(crate) fn is_running(&self) -> bool {
         match self.lock_child().as_mut() {

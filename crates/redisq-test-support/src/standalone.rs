@@ -31,6 +31,7 @@ pub struct RedisServer {
     password: Option<String>,
     tls: Option<TlsFiles>,
     unix_socket: Option<PathBuf>,
+    append_only: Option<AppendFsync>,
     // Declared last: removed only after the process is gone.
     dir: TempDir,
 }
@@ -44,7 +45,30 @@ pub struct RedisServerBuilder {
     acl_users: Vec<(String, String)>,
     tls: bool,
     unix_socket: bool,
+    append_only: Option<AppendFsync>,
     extra_args: Vec<String>,
+}
+
+/// How often an append-only server fsyncs its AOF (`appendfsync`); see
+/// [`RedisServerBuilder::append_only`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendFsync {
+    /// After every write command: an acknowledged write survives a crash.
+    Always,
+    /// Once a second: a crash (SIGKILL) may lose the writes of about the last
+    /// second, acknowledged or not.
+    EverySec,
+}
+
+impl AppendFsync {
+    /// The `appendfsync` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppendFsync::Always => "always",
+            AppendFsync::EverySec => "everysec",
+        }
+    }
 }
 
 impl RedisServerBuilder {
@@ -74,6 +98,15 @@ impl RedisServerBuilder {
     /// (see [`RedisServer::unix_socket_path`]).
     pub fn unix_socket(mut self, enabled: bool) -> Self {
         self.unix_socket = enabled;
+        self
+    }
+
+    /// Turns persistence on: an append-only file (`--appendonly yes`) synced
+    /// as `fsync` says, kept in the server's directory, so that
+    /// [`RedisServer::restart`] and [`RedisServer::shutdown_and_restart`]
+    /// reload the data set.
+    pub fn append_only(mut self, fsync: AppendFsync) -> Self {
+        self.append_only = Some(fsync);
         self
     }
 
@@ -141,6 +174,14 @@ impl RedisServerBuilder {
                 arg("no"),
             ]);
         }
+        if let Some(fsync) = self.append_only {
+            fixed.extend([
+                arg("--appendonly"),
+                arg("yes"),
+                arg("--appendfsync"),
+                arg(fsync.as_str()),
+            ]);
+        }
         fixed.extend(self.extra_args.iter().map(arg));
 
         let use_tls = tls.is_some();
@@ -175,6 +216,7 @@ impl RedisServerBuilder {
             password: self.password,
             tls,
             unix_socket,
+            append_only: self.append_only,
             dir,
         }
     }
@@ -328,8 +370,10 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port with the same configuration
-    /// (and an empty data set) and waits until it answers. A running server
-    /// is stopped first.
+    /// and waits until it answers. A running server is killed first
+    /// (SIGKILL). The data set is empty, unless the server is
+    /// [append-only](RedisServerBuilder::append_only): then it is reloaded
+    /// from the AOF, which holds what was synced before the kill.
     ///
     /// # Panics
     ///
@@ -337,6 +381,43 @@ impl RedisServer {
     /// took the port in the meantime.
     pub fn restart(&mut self) {
         self.node.restart();
+    }
+
+    /// Shuts the server down gracefully (`SHUTDOWN`: an append-only server
+    /// syncs its AOF first), waits for the process to exit, then starts it
+    /// again like [`RedisServer::restart`].
+    ///
+    /// # Panics
+    ///
+    /// Panics if the server does not exit within 10 seconds of `SHUTDOWN` or
+    /// does not come back.
+    pub fn shutdown_and_restart(&mut self) {
+        self.node.shutdown();
+        self.node.restart();
+    }
+
+    /// Stops the server process with SIGSTOP: connections stay open and
+    /// commands hang until [`RedisServer::resume`], as on a stalled host.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the server is not running or the signal cannot be sent.
+    pub fn pause(&self) {
+        self.node.signal("STOP");
+    }
+
+    /// Continues a server stopped by [`RedisServer::pause`] (SIGCONT).
+    ///
+    /// # Panics
+    ///
+    /// Panics if the server is not running or the signal cannot be sent.
+    pub fn resume(&self) {
+        self.node.signal("CONT");
+    }
+
+    /// The append-only fsync policy, or `None` without persistence.
+    pub fn append_fsync(&self) -> Option<AppendFsync> {
+        self.append_only
     }
 
     /// Whether the server process is alive.

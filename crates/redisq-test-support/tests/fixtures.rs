@@ -9,7 +9,7 @@ use redis::aio::MultiplexedConnection;
 use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, RedisResult};
 use redisq_test_support::{
-    RedisCluster, RedisSentinelGroup, RedisServer, free_port, redis_server_available,
+    AppendFsync, RedisCluster, RedisSentinelGroup, RedisServer, free_port, redis_server_available,
     redis_server_version,
 };
 
@@ -351,6 +351,65 @@ async fn stop_and_restart_keep_the_port() {
     assert_eq!(ping(&mut conn).await.unwrap(), "PONG");
 }
 
+#[tokio::test]
+async fn append_only_always_keeps_acknowledged_writes_across_sigkill() {
+    let mut server = RedisServer::builder()
+        .append_only(AppendFsync::Always)
+        .start();
+    assert_eq!(server.append_fsync(), Some(AppendFsync::Always));
+    let mut conn = server.connection().await;
+    assert_eq!(
+        info_field(&mut conn, "persistence", "aof_enabled").await,
+        "1"
+    );
+    let () = conn.set("survives", "yes").await.unwrap();
+    let pid = server.pid().unwrap();
+    server.restart(); // SIGKILL, no chance to flush anything
+    assert!(!process_exists(pid));
+    let mut conn = server.connection().await;
+    let value: Option<String> = conn.get("survives").await.unwrap();
+    assert_eq!(value.as_deref(), Some("yes"));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_keeps_everysec_writes() {
+    let mut server = RedisServer::builder()
+        .append_only(AppendFsync::EverySec)
+        .start();
+    let port = server.port();
+    let mut conn = server.connection().await;
+    assert_eq!(
+        info_field(&mut conn, "persistence", "aof_enabled").await,
+        "1"
+    );
+    let () = conn.set("survives", "graceful").await.unwrap();
+    let pid = server.pid().unwrap();
+    server.shutdown_and_restart();
+    assert!(!process_exists(pid));
+    assert_eq!(server.port(), port);
+    let mut conn = server.connection().await;
+    let value: Option<String> = conn.get("survives").await.unwrap();
+    assert_eq!(value.as_deref(), Some("graceful"));
+}
+
+#[tokio::test]
+async fn pause_stalls_commands_until_resume() {
+    let server = RedisServer::start();
+    let mut conn = server.connection().await;
+    server.pause();
+    let stalled = tokio::time::timeout(Duration::from_millis(300), ping(&mut conn)).await;
+    assert!(
+        stalled.is_err(),
+        "a paused server must not answer: {stalled:?}"
+    );
+    server.resume();
+    let mut conn = server.connection().await;
+    assert_eq!(
+        bounded("PING after resume", ping(&mut conn)).await.unwrap(),
+        "PONG"
+    );
+}
+
 #[test]
 fn drop_kills_the_process_and_removes_the_dir() {
     let server = RedisServer::builder().unix_socket(true).start();
@@ -461,6 +520,64 @@ async fn cluster_serves_all_slots() {
         .unwrap();
     let values: Vec<String> = conn.mget(&["{tag}a", "{tag}b"]).await.unwrap();
     assert_eq!(values, ["1", "2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_with_replicas_fails_over_without_losing_data() {
+    let cluster = RedisCluster::builder().with_replicas(true).start();
+    assert_eq!(cluster.addrs().len(), 6);
+    let before = cluster.master_addrs();
+    assert_eq!(before.len(), 3);
+    let mut conn = cluster.connection().await;
+    // "{a}" hashes to slot 15495: the third shard.
+    let () = conn.set("{a}key", "kept").await.unwrap();
+    tokio::task::block_in_place(|| cluster.failover(2));
+    let after = cluster.master_addrs();
+    assert_eq!(after[..2], before[..2]);
+    assert_ne!(after[2], before[2], "the replica was promoted");
+    let value: Option<String> = bounded("GET after failover", async {
+        // The client learns the new slot owner from a MOVED reply.
+        loop {
+            match conn.get::<_, Option<String>>("{a}key").await {
+                Ok(v) => break v,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(value.as_deref(), Some("kept"));
+    // And back again.
+    tokio::task::block_in_place(|| cluster.failover(2));
+    assert_eq!(cluster.master_addrs(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_slot_migration_moves_the_keys() {
+    let cluster = RedisCluster::start();
+    let mut conn = cluster.connection().await;
+    // "{a}" hashes to slot 15495, served by the third shard.
+    for i in 0..250 {
+        let () = conn.set(format!("{{a}}k{i}"), i).await.unwrap();
+    }
+    tokio::task::block_in_place(|| cluster.migrate_slot(15495, 0));
+    for i in 0..250 {
+        let v: i64 = bounded("GET after migration", conn.get(format!("{{a}}k{i}")))
+            .await
+            .unwrap();
+        assert_eq!(v, i);
+    }
+    let mut first = redis::Client::open(cluster.urls()[0].as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let count: i64 = redis::cmd("CLUSTER")
+        .arg("COUNTKEYSINSLOT")
+        .arg(15495)
+        .query_async(&mut first)
+        .await
+        .unwrap();
+    assert_eq!(count, 250, "the first master now holds the slot's keys");
 }
 
 #[tokio::test]

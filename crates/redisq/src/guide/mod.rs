@@ -18,6 +18,7 @@
 //! | [`scheduling`] | cron and `@every` entries, several scheduler processes |
 //! | [`operating`] | the Inspector, the `redisq` command, connections, logging |
 //! | [`performance`] | what a task costs in Redis and how to keep it cheap |
+//! | [`reliability`] | at-least-once, when a task runs twice, Redis durability settings, faults ridden out |
 //! | [`coming_from_asynq`] | what is the same as Go's asynq, what differs, the name map |
 
 #[doc = include_str!("flows.md")]
@@ -61,6 +62,9 @@ pub mod operating {}
 
 #[doc = include_str!("performance.md")]
 pub mod performance {}
+
+#[doc = include_str!("reliability.md")]
+pub mod reliability {}
 
 #[doc = include_str!("coming_from_asynq.md")]
 pub mod coming_from_asynq {}

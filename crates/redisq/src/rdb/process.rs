@@ -294,6 +294,24 @@ impl Rdb {
         is_failure: bool,
         now: SystemTime,
     ) -> Result<()> {
+        self.retry_guarded(msg, retry_at, err, is_failure, now, None)
+            .await
+    }
+
+    /// [`Rdb::retry`] for recovery: with `lease_cutoff`, only a task whose lease entry is
+    /// missing or expired at or before that time (unix s) is moved; one with a later lease is
+    /// "not found". The recoverer reads expired leases first and acts on them afterwards; in
+    /// between another server may have recovered the task and a worker taken it again with a
+    /// fresh lease, and that worker must keep it.
+    pub(crate) async fn retry_guarded(
+        &self,
+        msg: &TaskMessage,
+        retry_at: SystemTime,
+        err: &str,
+        is_failure: bool,
+        now: SystemTime,
+        lease_cutoff: Option<i64>,
+    ) -> Result<()> {
         let qk = self.keys.queue(&msg.queue);
         let stats = DailyStats::new(&qk, now);
         let modified = TaskMessage {
@@ -321,6 +339,7 @@ impl Rdb {
             .arg(stats.expire_at)
             .arg(if is_failure { "1" } else { "0" })
             .arg(MAX_INT64)
+            .arg(lease_cutoff.map(|c| c.to_string()).unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await;
         completion_outcome(reply, "retry", msg)
@@ -337,6 +356,18 @@ impl Rdb {
         limits: ArchiveLimits,
         now: SystemTime,
     ) -> Result<()> {
+        self.archive_guarded(msg, err, limits, now, None).await
+    }
+
+    /// [`Rdb::archive`] for recovery, guarded by `lease_cutoff` as [`Rdb::retry_guarded`] is.
+    pub(crate) async fn archive_guarded(
+        &self,
+        msg: &TaskMessage,
+        err: &str,
+        limits: ArchiveLimits,
+        now: SystemTime,
+        lease_cutoff: Option<i64>,
+    ) -> Result<()> {
         let modified = TaskMessage {
             error_msg: err.to_string(),
             last_failed_at: unix_secs(now),
@@ -349,7 +380,15 @@ impl Rdb {
                 .await;
         }
         let reply = self
-            .run_archive(&msg.queue, &msg.id, "msg", &encoded, limits, now)
+            .run_archive(
+                &msg.queue,
+                &msg.id,
+                "msg",
+                &encoded,
+                limits,
+                now,
+                lease_cutoff,
+            )
             .await;
         completion_outcome(reply, "archive", msg)
     }
@@ -367,7 +406,7 @@ impl Rdb {
         now: SystemTime,
     ) -> Result<()> {
         let reply = self
-            .run_archive(queue, id, "error", err.as_bytes(), limits, now)
+            .run_archive(queue, id, "error", err.as_bytes(), limits, now, None)
             .await;
         script_outcome(reply, || {
             format!("could not archive the corrupt task {id:?} of queue {queue:?}")
@@ -375,6 +414,8 @@ impl Rdb {
     }
 
     /// Runs the archive script, which writes `field = value` and `state = archived`.
+    // Private, with three callers; every argument is a different piece of the script call.
+    #[allow(clippy::too_many_arguments)]
     async fn run_archive(
         &self,
         queue: &str,
@@ -383,6 +424,7 @@ impl Rdb {
         value: &[u8],
         limits: ArchiveLimits,
         now: SystemTime,
+        lease_cutoff: Option<i64>,
     ) -> RedisResult<Value> {
         let qk = self.keys.queue(queue);
         let stats = DailyStats::new(&qk, now);
@@ -406,6 +448,7 @@ impl Rdb {
             .arg(stats.expire_at)
             .arg(MAX_INT64)
             .arg(qk.task_prefix())
+            .arg(lease_cutoff.map(|c| c.to_string()).unwrap_or_default())
             .invoke_async(&mut self.conn())
             .await
     }

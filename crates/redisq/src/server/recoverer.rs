@@ -55,7 +55,7 @@ async fn recover_expired(shared: &Shared, queue: &str) {
         Ok(tasks) => {
             let mut count = 0usize;
             for (id, msg) in tasks {
-                if recover(shared, queue, &id, msg).await {
+                if recover(shared, queue, &id, msg, cutoff).await {
                     count += 1;
                 }
             }
@@ -99,7 +99,9 @@ async fn recover_orphans(
                 shared.log.warn(format_args!(
                     "task {id} in queue {queue:?} is active without a lease; recovering it"
                 ));
-                recover(shared, queue, &id, msg).await;
+                let grace = i64::try_from(shared.config.lease_grace.as_secs()).unwrap_or(i64::MAX);
+                let cutoff = time::unix_secs(SystemTime::now()).saturating_sub(grace);
+                recover(shared, queue, &id, msg, cutoff).await;
                 seen.remove(&(queue.to_string(), id));
             }
             Ok(None) => {
@@ -121,8 +123,9 @@ async fn recover_orphans(
 }
 
 /// Retries or archives one task whose worker is gone, as if it had failed with
-/// "asynq: task lease expired". Returns whether it did.
-async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) -> bool {
+/// "asynq: task lease expired". Returns whether it did. A task whose lease now runs past
+/// `lease_cutoff` has been taken again by a live worker since it was listed: it is left alone.
+async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>, lease_cutoff: i64) -> bool {
     let limits = shared.config.archive_limits_value();
     let now = SystemTime::now();
     let msg = match decode_task_message(&raw) {
@@ -142,19 +145,23 @@ async fn recover(shared: &Shared, queue: &str, id: &str, raw: Vec<u8>) -> bool {
     let err = HandlerError::msg(LEASE_EXPIRED);
     let archive = msg.retried >= msg.retry;
     let res = if archive {
-        shared.rdb.archive(&msg, LEASE_EXPIRED, limits, now).await
+        shared
+            .rdb
+            .archive_guarded(&msg, LEASE_EXPIRED, limits, now, Some(lease_cutoff))
+            .await
     } else {
         let retried = msg.retried.max(0).unsigned_abs();
         let delay = (shared.config.retry_delay)(retried, &err, &task_of(&msg));
         let is_failure = (shared.config.is_failure)(&err);
         shared
             .rdb
-            .retry(
+            .retry_guarded(
                 &msg,
                 time::add_saturating(now, delay),
                 LEASE_EXPIRED,
                 is_failure,
                 now,
+                Some(lease_cutoff),
             )
             .await
     };

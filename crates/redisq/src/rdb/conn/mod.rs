@@ -49,7 +49,7 @@ pub(crate) struct RedisConn {
 
 #[derive(Clone)]
 enum Inner {
-    Standalone(Standalone),
+    Standalone(Arc<Standalone>),
     Cluster(ClusterConnection, Arc<[redis::Client]>),
     Sentinel(Arc<SentinelConn>),
 }
@@ -65,16 +65,48 @@ impl fmt::Debug for RedisConn {
 
 #[derive(Clone)]
 struct Standalone {
-    conns: Arc<[ConnectionManager]>,
+    // Each slot holds a manager and its generation; a slot whose command timed out gets a
+    // fresh manager (see `replace_after_timeout`).
+    conns: Arc<[std::sync::RwLock<(u64, ConnectionManager)>]>,
     next: Arc<AtomicUsize>,
-    // For dedicated connections (pub/sub).
+    // For dedicated connections (pub/sub) and replacement managers.
     client: Arc<redis::Client>,
+    config: ConnectionManagerConfig,
 }
 
 impl Standalone {
-    fn pick(&self) -> ConnectionManager {
+    /// A connection to use: `(slot, generation, manager)`.
+    fn pick(&self) -> (usize, u64, ConnectionManager) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        self.conns[i].clone()
+        let (generation, manager) = &*self.conns[i]
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (i, *generation, manager.clone())
+    }
+
+    /// Replaces the manager of `slot` after a command on it timed out.
+    ///
+    /// The connection manager reconnects only when the connection reports itself closed; a
+    /// half-open connection (a dead network path, a frozen proxy, a host that stopped
+    /// answering) never does, and every later command would time out on it forever. A new
+    /// manager connects afresh on its next command; commands still waiting on the old one
+    /// finish or time out on their own. Only the generation that timed out is replaced, so
+    /// concurrent timeouts open one new connection, not one each.
+    fn replace_after_timeout(&self, slot: usize, generation: u64, e: &RedisError) {
+        if !e.is_timeout() {
+            return;
+        }
+        let Ok(fresh) =
+            ConnectionManager::new_lazy_with_config((*self.client).clone(), self.config.clone())
+        else {
+            return;
+        };
+        let mut current = self.conns[slot]
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if current.0 == generation {
+            *current = (generation + 1, fresh);
+        }
     }
 }
 
@@ -412,11 +444,15 @@ async fn connect_standalone(o: &RedisClientOpt) -> Result<RedisConn> {
         conns.push(m);
     }
     Ok(RedisConn {
-        inner: Inner::Standalone(Standalone {
-            conns: conns.into(),
+        inner: Inner::Standalone(Arc::new(Standalone {
+            conns: conns
+                .into_iter()
+                .map(|m| std::sync::RwLock::new((0, m)))
+                .collect(),
             next: Arc::new(AtomicUsize::new(0)),
             client: Arc::new(client),
-        }),
+            config,
+        })),
         label: o.addr.to_string().into(),
         opt: None,
     })
@@ -617,8 +653,15 @@ impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match &mut self.inner {
             Inner::Standalone(s) => {
-                let mut c = s.pick();
-                Box::pin(async move { c.req_packed_command(cmd).await })
+                let s = s.clone();
+                Box::pin(async move {
+                    let (slot, generation, mut c) = s.pick();
+                    let res = c.req_packed_command(cmd).await;
+                    if let Err(e) = &res {
+                        s.replace_after_timeout(slot, generation, e);
+                    }
+                    res
+                })
             }
             Inner::Cluster(c, _) => c.req_packed_command(cmd),
             Inner::Sentinel(s) => {
@@ -658,8 +701,15 @@ impl ConnectionLike for RedisConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         match &mut self.inner {
             Inner::Standalone(s) => {
-                let mut c = s.pick();
-                Box::pin(async move { c.req_packed_commands(pipeline, offset, count).await })
+                let s = s.clone();
+                Box::pin(async move {
+                    let (slot, generation, mut c) = s.pick();
+                    let res = c.req_packed_commands(pipeline, offset, count).await;
+                    if let Err(e) = &res {
+                        s.replace_after_timeout(slot, generation, e);
+                    }
+                    res
+                })
             }
             Inner::Cluster(c, _) => c.req_packed_commands(pipeline, offset, count),
             Inner::Sentinel(s) => {
@@ -690,7 +740,7 @@ impl ConnectionLike for RedisConn {
 
     fn get_db(&self) -> i64 {
         match &self.inner {
-            Inner::Standalone(s) => s.conns[0].get_db(),
+            Inner::Standalone(s) => s.pick().2.get_db(),
             Inner::Cluster(c, _) => c.get_db(),
             Inner::Sentinel(_) => 0,
         }

@@ -19,8 +19,17 @@
 -- ARGV[8] largest int64, 9223372036854775807 (the totals wrap to 1 there)
 -- ARGV[9] task key prefix `<ns>:{q}:t:`; the hashes of trimmed tasks are derived from it,
 --         so they carry the queue's hash tag and live in the slot of KEYS[1..8]
+-- ARGV[10] recovery only (empty otherwise): lease cutoff, unix seconds. A task whose lease
+--         runs past it is held by a live worker (it was recovered and taken again since the
+--         caller looked): it is left alone, "NOT FOUND".
 -- Returns 1, or the error "NOT FOUND" when the task is not in the active list.
 -- A missing lease entry is not an error (decision D5). The unique lock is kept.
+if ARGV[10] ~= nil and ARGV[10] ~= "" then
+    local lease = redis.call("ZSCORE", KEYS[3], ARGV[1])
+    if lease and tonumber(lease) > tonumber(ARGV[10]) then
+        return redis.error_reply("NOT FOUND")
+    end
+end
 if redis.call("LREM", KEYS[2], -1, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end

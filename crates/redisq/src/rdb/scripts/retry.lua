@@ -13,8 +13,17 @@
 -- ARGV[4] expiry of the daily counters, unix seconds (now + 90 days)
 -- ARGV[5] "1" when the error counts as a failure, "0" otherwise
 -- ARGV[6] largest int64, 9223372036854775807 (the totals wrap to 1 there)
+-- ARGV[7] recovery only (empty otherwise): lease cutoff, unix seconds. A task whose lease
+--         runs past it is held by a live worker (it was recovered and taken again since the
+--         caller looked): it is left alone, "NOT FOUND".
 -- Returns 1, or the error "NOT FOUND" when the task is not in the active list.
 -- A missing lease entry is not an error (decision D5). The unique lock is kept.
+if ARGV[7] ~= nil and ARGV[7] ~= "" then
+    local lease = redis.call("ZSCORE", KEYS[3], ARGV[1])
+    if lease and tonumber(lease) > tonumber(ARGV[7]) then
+        return redis.error_reply("NOT FOUND")
+    end
+end
 if redis.call("LREM", KEYS[2], -1, ARGV[1]) == 0 then
     return redis.error_reply("NOT FOUND")
 end
