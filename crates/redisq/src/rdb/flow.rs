@@ -360,50 +360,38 @@ impl Rdb {
         })
     }
 
-    /// Archive of a flow member (see `flow_archive.lua`), then the delivery of its event.
-    /// `field`/`value` as in the archive script; `err` is what the parent is told.
-    #[allow(clippy::too_many_arguments)]
+    /// Archive of a flow member (the archive script with its flow keys), then the delivery
+    /// of its event. `encoded` is the message with the error recorded; `err` is what the
+    /// parent is told; `lease_cutoff` guards recovery as in [`Rdb::archive_guarded`].
     pub(crate) async fn flow_archive(
         &self,
         msg: &TaskMessage,
-        field: &str,
-        value: &[u8],
+        encoded: &[u8],
         err: &str,
         limits: ArchiveLimits,
         now: SystemTime,
+        lease_cutoff: Option<i64>,
     ) -> Result<()> {
         let qk = self.keys.queue(&msg.queue);
-        let stats = super::process::DailyStats::new(&qk, now);
-        let now_s = unix_secs(now);
         let max_age = i64::try_from(limits.max_age.as_secs()).unwrap_or(i64::MAX);
         let prefix = flow::parent_of(&msg.headers)
             .map(|p| event_prefix(&p))
             .unwrap_or_default();
-        let reply = scripts::FLOW_ARCHIVE
-            .key(qk.task(&msg.id))
-            .key(qk.active())
-            .key(qk.lease())
-            .key(qk.archived())
-            .key(&stats.processed)
-            .key(&stats.failed)
-            .key(qk.processed_total())
-            .key(qk.failed_total())
-            .key(qk.flow_events())
+        let mut inv = self.archive_invocation(
+            &msg.queue,
+            &msg.id,
+            "msg",
+            encoded,
+            limits,
+            now,
+            lease_cutoff,
+        );
+        inv.key(qk.flow_events())
             .key(qk.flow(&msg.id))
-            .arg(&msg.id)
-            .arg(field)
-            .arg(value)
-            .arg(now_s)
-            .arg(now_s.saturating_sub(max_age))
-            .arg(limits.max_size)
-            .arg(stats.expire_at)
-            .arg(super::process::MAX_INT64)
-            .arg(qk.task_prefix())
             .arg(prefix)
             .arg(err)
-            .arg(max_age.max(1))
-            .invoke_async(&mut self.conn())
-            .await;
+            .arg(max_age.max(1));
+        let reply = inv.invoke_async(&mut self.conn()).await;
         let event = super::process::script_value(reply, || {
             format!(
                 "archive failed for task {:?} of queue {:?}",

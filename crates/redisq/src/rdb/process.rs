@@ -376,7 +376,7 @@ impl Rdb {
         let encoded = encode_task_message(&modified);
         if flow::is_member(&msg.headers) {
             return self
-                .flow_archive(msg, "msg", &encoded, err, limits, now)
+                .flow_archive(msg, &encoded, err, limits, now, lease_cutoff)
                 .await;
         }
         let reply = self
@@ -426,12 +426,29 @@ impl Rdb {
         now: SystemTime,
         lease_cutoff: Option<i64>,
     ) -> RedisResult<Value> {
+        self.archive_invocation(queue, id, field, value, limits, now, lease_cutoff)
+            .invoke_async(&mut self.conn())
+            .await
+    }
+
+    /// The archive script's call; a flow member's caller adds the flow keys and arguments.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn archive_invocation(
+        &self,
+        queue: &str,
+        id: &str,
+        field: &str,
+        value: &[u8],
+        limits: ArchiveLimits,
+        now: SystemTime,
+        lease_cutoff: Option<i64>,
+    ) -> redis::ScriptInvocation<'static> {
         let qk = self.keys.queue(queue);
         let stats = DailyStats::new(&qk, now);
         let now_s = unix_secs(now);
         let max_age = i64::try_from(limits.max_age.as_secs()).unwrap_or(i64::MAX);
-        scripts::ARCHIVE
-            .key(qk.task(id))
+        let mut inv = scripts::ARCHIVE.prepare_invoke();
+        inv.key(qk.task(id))
             .key(qk.active())
             .key(qk.lease())
             .key(qk.archived())
@@ -448,9 +465,8 @@ impl Rdb {
             .arg(stats.expire_at)
             .arg(MAX_INT64)
             .arg(qk.task_prefix())
-            .arg(lease_cutoff.map(|c| c.to_string()).unwrap_or_default())
-            .invoke_async(&mut self.conn())
-            .await
+            .arg(lease_cutoff.map(|c| c.to_string()).unwrap_or_default());
+        inv
     }
 
     /// Extends the leases of these active tasks to `until` (unix s), one write per queue;

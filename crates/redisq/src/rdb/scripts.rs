@@ -72,7 +72,6 @@ scripts! {
     // Flows and chains (flow.rs).
     FLOW_CREATE => "flow_create.lua",
     FLOW_DONE => "flow_done.lua",
-    FLOW_ARCHIVE => "flow_archive.lua",
     FLOW_DELIVER => "flow_deliver.lua",
     FLOW_DELETE => "flow_delete.lua",
     FLOW_LIST_WAITING => "flow_list_waiting.lua",

@@ -22,7 +22,17 @@
 -- ARGV[10] recovery only (empty otherwise): lease cutoff, unix seconds. A task whose lease
 --         runs past it is held by a live worker (it was recovered and taken again since the
 --         caller looked): it is left alone, "NOT FOUND".
--- Returns 1, or the error "NOT FOUND" when the task is not in the active list.
+-- A flow member (redisq flows) passes two more keys and three more arguments; its outcome is
+-- then pushed to its queue's flow event outbox in this same atomic step, to be delivered to
+-- the parent's slot (a parent may live in another Cluster slot):
+-- KEYS[9] flow event outbox `<ns>:{q}:redisq:flow_events`
+-- KEYS[10] the task's own flow hash: kept ARGV[13] seconds, so that a parent run again from
+--          the archive still sees its children's results
+-- ARGV[11] event prefix naming the parent, or "" when the task reports to no parent
+-- ARGV[12] the error, for the parent
+-- ARGV[13] how long the task's own flow hash is kept, seconds
+-- Returns 1 (a flow member: the event pushed to the outbox, "" for none), or the error
+-- "NOT FOUND" when the task is not in the active list.
 -- A missing lease entry is not an error (decision D5). The unique lock is kept.
 if ARGV[10] ~= nil and ARGV[10] ~= "" then
     local lease = redis.call("ZSCORE", KEYS[3], ARGV[1])
@@ -75,5 +85,14 @@ if redis.call("GET", KEYS[7]) == ARGV[8] then
 else
     redis.call("INCR", KEYS[7])
     redis.call("INCR", KEYS[8])
+end
+if #KEYS >= 10 then
+    redis.call("EXPIRE", KEYS[10], ARGV[13])
+    local event = ""
+    if ARGV[11] ~= "" then
+        event = ARGV[11] .. "1:a," .. #ARGV[12] .. ":" .. ARGV[12] .. ","
+        redis.call("RPUSH", KEYS[9], event)
+    end
+    return event
 end
 return 1
