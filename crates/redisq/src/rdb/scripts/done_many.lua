@@ -65,28 +65,31 @@ if done > 0 then
 end
 local taken = {}
 local want = tonumber(ARGV[4])
-if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 and take_limited then
-    -- The limit-aware variant (scripts.rs prepends limits.lua and reads the limits spec from
-    -- ARGV[6..], before the task pairs): take only what the limits allow now.
-    taken = take_limited(LIMITS, KEYS[5], KEYS[1], KEYS[2], ARGV[3], ARGV[5], want)
-elseif want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
-    local dropped = 0
-    while #taken < 2 * want and dropped < 100 do
-        local id = redis.call("RPOP", KEYS[5])
-        if not id then
-            break
-        end
-        local key = ARGV[3] .. id
-        local msg = redis.call("HGET", key, "msg")
-        if msg then
-            redis.call("LPUSH", KEYS[1], id)
-            redis.call("HSET", key, "state", "active")
-            redis.call("HDEL", key, "pending_since", "redisq_progress")
-            redis.call("ZADD", KEYS[2], ARGV[5], id)
-            taken[#taken + 1] = id
-            taken[#taken + 1] = msg
-        else
-            dropped = dropped + 1
+-- One paused check for both variants (the plain one must not pay it twice).
+if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
+    if take_limited then
+        -- The limit-aware variant (scripts.rs prepends limits.lua and reads the limits spec from
+        -- ARGV[6..], before the task pairs): take only what the limits allow now.
+        taken = take_limited(LIMITS, KEYS[5], KEYS[1], KEYS[2], ARGV[3], ARGV[5], want)
+    else
+        local dropped = 0
+        while #taken < 2 * want and dropped < 100 do
+            local id = redis.call("RPOP", KEYS[5])
+            if not id then
+                break
+            end
+            local key = ARGV[3] .. id
+            local msg = redis.call("HGET", key, "msg")
+            if msg then
+                redis.call("LPUSH", KEYS[1], id)
+                redis.call("HSET", key, "state", "active")
+                redis.call("HDEL", key, "pending_since", "redisq_progress")
+                redis.call("ZADD", KEYS[2], ARGV[5], id)
+                taken[#taken + 1] = id
+                taken[#taken + 1] = msg
+            else
+                dropped = dropped + 1
+            end
         end
     end
 end
