@@ -267,14 +267,13 @@ pub(crate) async fn scheduled(
     }))
 }
 
-pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json::Value, BoxError> {
-    let n = args.n;
-    let (server, samples, rx) = recording_server(args, target, n).await?;
-    let producer = client(target).await?;
-    let mut raw = target.raw().await?;
-    // Let the server reach its idle state first, as a long-running server would be.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let before = RedisStats::read(&mut raw).await?;
+/// Enqueues `n` tasks one at a time at `--rate` per second, each carrying its send time in
+/// its first 8 payload bytes (see [`recording_handler`]).
+pub(crate) async fn enqueue_at_rate(
+    producer: &Client,
+    args: &BenchArgs,
+    n: usize,
+) -> Result<(), BoxError> {
     let filler = payload(args.payload.saturating_sub(8));
     let start = tokio::time::Instant::now();
     let period = Duration::from_nanos(1_000_000_000 / args.rate);
@@ -286,6 +285,18 @@ pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json:
             .enqueue_with(&Task::new("bench", body), [TaskOption::max_retry(0)])
             .await?;
     }
+    Ok(())
+}
+
+pub(crate) async fn e2e(args: &BenchArgs, target: &Target) -> Result<serde_json::Value, BoxError> {
+    let n = args.n;
+    let (server, samples, rx) = recording_server(args, target, n).await?;
+    let producer = client(target).await?;
+    let mut raw = target.raw().await?;
+    // Let the server reach its idle state first, as a long-running server would be.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = RedisStats::read(&mut raw).await?;
+    enqueue_at_rate(&producer, args, n).await?;
     rx.await?;
     let delta = RedisStats::read(&mut raw).await?.since(&before);
     server.shutdown().await;

@@ -10,7 +10,9 @@ use redisq::{Config, Server, Task, TaskContext, TaskOption};
 use serde_json::json;
 use tokio::sync::{Notify, oneshot};
 
-use super::modes::{bench_config, client, latency_report, now_ns, payload, recording_handler};
+use super::modes::{
+    bench_config, client, enqueue_at_rate, latency_report, payload, recording_handler,
+};
 use super::{BenchArgs, BoxError, NAMESPACE, RedisStats, Target, secs};
 
 /// Parses `name:weight,name:weight` (a name alone weighs 1).
@@ -189,17 +191,8 @@ pub(crate) async fn fleet(
     let idle_commands = idle.commands.saturating_sub(1) as f64 / args.seconds as f64;
 
     let before = RedisStats::read(&mut raw).await?;
-    let filler = payload(args.payload.saturating_sub(8));
     let start = tokio::time::Instant::now();
-    let period = Duration::from_nanos(1_000_000_000 / args.rate);
-    for i in 0..n {
-        tokio::time::sleep_until(start + period * i as u32).await;
-        let mut body = now_ns().to_le_bytes().to_vec();
-        body.extend_from_slice(&filler);
-        producer
-            .enqueue_with(&Task::new("bench", body), [TaskOption::max_retry(0)])
-            .await?;
-    }
+    enqueue_at_rate(&producer, args, n).await?;
     rx.await?;
     let wall = start.elapsed();
     let delta = RedisStats::read(&mut raw).await?.since(&before);
