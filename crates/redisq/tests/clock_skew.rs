@@ -1,7 +1,8 @@
-//! Clock skew between servers (issue 12's chaos suite, scenario `clock-skew`): leases and
-//! the recoverer's cutoff come from Redis's clock (`TIME` in the lease scripts), so a server
-//! whose wall clock runs ahead never takes tasks that live workers hold, and a server whose
-//! clock runs behind never writes leases that look expired to the others.
+//! Clock skew between servers (issue 12's chaos suite, scenario `clock-skew`): leases, the
+//! recoverer's cutoff and the forwarder's "due" come from Redis's clock (`TIME` in the
+//! scripts), so a server whose wall clock runs ahead never takes tasks that live workers
+//! hold nor runs scheduled tasks early, and a server whose clock runs behind never writes
+//! leases that look expired to the others.
 //!
 //! The skewed server is this test binary run again as a child process under libfaketime
 //! (`apt-get install faketime`): only its wall clock moves, by 10 s, far more than
@@ -29,6 +30,10 @@ const RELEASE_KEY: &str = "test:skew:release";
 const HELD: [&str; 4] = ["h1", "h2", "h3", "h4"];
 /// Far beyond lease + grace.
 const SKEW: &str = "10";
+/// The scheduled task of `a_server_whose_clock_runs_ahead_runs_no_scheduled_task_early`.
+const SCHEDULED: &str = "sched";
+/// When it started (unix ms, Redis's clock).
+const STARTED_KEY: &str = "test:skew:started_ms";
 
 fn runs_key(id: &str) -> String {
     format!("test:skew:runs:{id}")
@@ -58,6 +63,19 @@ fn config() -> Config {
 /// (so it stays active, its lease extended, while the other server looks at it).
 async fn handle(conn: Conn, ctx: TaskContext) -> Result<(), redisq::HandlerError> {
     let id = ctx.task_id().to_string();
+    if id == SCHEDULED {
+        // When it started, by Redis's clock (the child's own clock is skewed).
+        let (s, us): (i64, i64) = redis::cmd("TIME")
+            .query_async(&mut conn.clone())
+            .await
+            .expect("TIME");
+        let _: () = redis::cmd("SET")
+            .arg(STARTED_KEY)
+            .arg(s * 1000 + us / 1000)
+            .query_async(&mut conn.clone())
+            .await
+            .expect("SET");
+    }
     let _: i64 = redis::cmd("INCR")
         .arg(runs_key(&id))
         .query_async(&mut conn.clone())
@@ -295,4 +313,51 @@ async fn a_server_whose_clock_runs_ahead_takes_no_task_from_a_live_worker() {
 #[tokio::test]
 async fn a_worker_whose_clock_runs_behind_keeps_its_tasks() {
     held_tasks_stay_with_their_worker(true, &format!("-{SKEW}")).await;
+}
+
+/// A server whose clock runs 10 s ahead must not forward a scheduled task before it is due
+/// (it used to: its forwarder compared due times with its own clock, and ran the task as
+/// soon as it was scheduled). Due times are whole seconds, so "due" starts up to 1 s before
+/// the exact `process_at`.
+#[tokio::test]
+async fn a_server_whose_clock_runs_ahead_runs_no_scheduled_task_early() {
+    let env = Env::start().await;
+    let c = env.conn().await;
+    let url = env.redis().expect("own Redis").url();
+    let _child = spawn_skewed(&url, &format!("+{SKEW}"));
+    let pid = std::process::id();
+    wait_until("the skewed server registers", || async {
+        child_clock_offset(&c, pid).await.is_some()
+    })
+    .await;
+    let seen = child_clock_offset(&c, pid).await.expect("child registered");
+    assert!(
+        seen >= 5,
+        "the child's clock is not ahead (its server expiry is {seen} s from now): \
+         libfaketime did not take effect"
+    );
+    let due = std::time::SystemTime::now() + Duration::from_secs(3);
+    let due_ms = common::unix_secs_of(due) * 1000
+        + i64::from(
+            due.duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .subsec_millis(),
+        );
+    env.client
+        .enqueue_with(
+            &Task::new("scheduled", "x"),
+            [TaskOption::task_id(SCHEDULED), TaskOption::process_at(due)],
+        )
+        .await
+        .expect("schedule");
+    wait_until("the scheduled task runs", || async {
+        get_i64(&c, &runs_key(SCHEDULED)).await == 1
+    })
+    .await;
+    let started = get_i64(&c, STARTED_KEY).await;
+    assert!(
+        started >= due_ms - 1000,
+        "the scheduled task started {} ms before its due time",
+        due_ms - started
+    );
 }

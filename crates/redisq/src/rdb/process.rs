@@ -519,19 +519,26 @@ impl Rdb {
     /// round trip, repeated for a set while its last call had a full batch.
     #[cfg(test)]
     pub(crate) async fn forward_due(&self, queue: &str, now: SystemTime) -> Result<usize> {
-        Ok(self.forward_due_next(queue, now).await?.0)
+        Ok(self.forward_due_next(queue, Some(now)).await?.0)
     }
 
     /// [`Rdb::forward_due`], also returning the earliest remaining due time (unix s) of the
-    /// queue's scheduled and retry sets, so the forwarder can sleep until then. Wakes idle
-    /// redisq servers when tasks went to pending.
+    /// queue's scheduled and retry sets, so the forwarder can sleep until then, and the time
+    /// the script used (unix ms). Wakes idle redisq servers when tasks went to pending.
+    ///
+    /// `now: None` (servers) uses Redis's clock, so that a server whose own clock runs ahead
+    /// does not forward tasks before they are due.
     pub(crate) async fn forward_due_next(
         &self,
         queue: &str,
-        now: SystemTime,
-    ) -> Result<(usize, Option<i64>)> {
+        now: Option<SystemTime>,
+    ) -> Result<(usize, Option<i64>, Option<i64>)> {
         let qk = self.keys.queue(queue);
-        let (now_s, now_ns) = (unix_secs(now).to_string(), unix_nanos(now).to_string());
+        let (now_s, now_ns) = match now {
+            Some(now) => (unix_secs(now).to_string(), unix_nanos(now).to_string()),
+            None => (String::new(), String::new()),
+        };
+        let mut used_ms = None;
         let (task_prefix, group_prefix) = (qk.task_prefix(), qk.group_prefix());
         let (pending, groups, wake) = (qk.pending(), qk.groups(), qk.wake());
         let batch = FORWARD_BATCH.to_string();
@@ -558,12 +565,13 @@ impl Rdb {
             let replies = self.conn.pipeline(cmds, &[&*scripts::FORWARD]).await?;
             let mut again = Vec::new();
             for (src, reply) in sources.into_iter().zip(replies) {
-                let (handled, n, due): (usize, usize, i64) = reply
+                let (handled, n, due, at_ms): (usize, usize, i64, i64) = reply
                     .and_then(|v| redis::from_redis_value(v).map_err(RedisError::from))
                     .map_err(|e| {
                         Error::redis(format!("could not forward due tasks of {src:?}"), e)
                     })?;
                 moved += n;
+                used_ms = Some(at_ms);
                 if handled >= FORWARD_BATCH {
                     again.push(src);
                 } else if due >= 0 {
@@ -572,7 +580,7 @@ impl Rdb {
             }
             sources = again;
         }
-        Ok((moved, next))
+        Ok((moved, next, used_ms))
     }
 
     /// Active tasks whose lease expired more than `grace_secs` ago by Redis's clock: the
