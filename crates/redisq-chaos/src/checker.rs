@@ -69,6 +69,9 @@ pub struct CheckParams {
     /// Tasks allowed to run more than once (they fail on purpose and are retried); for them
     /// only a second *finish* counts as a duplicate.
     pub expected_reruns: HashSet<String>,
+    /// How long before its due time a scheduled task may start (clock skew between servers
+    /// plus the one-second resolution of due times); `None`: not checked.
+    pub early_start_allowance_ms: Option<u64>,
 }
 
 /// The checker's verdict on one run.
@@ -103,6 +106,11 @@ pub struct Verdict {
     /// Recovery time per fault, in ms (faults after which nothing needed recovering are
     /// left out).
     pub recovery_ms: Vec<u64>,
+    /// Scheduled tasks (with a due time) that started.
+    pub scheduled_started: usize,
+    /// Of those, the earliest first start relative to the due time, in ms (negative:
+    /// before it).
+    pub earliest_vs_due_ms: Option<i64>,
 }
 
 impl Verdict {
@@ -219,6 +227,29 @@ pub fn check(
         }
     }
 
+    // Scheduled tasks: the first start may not come before the due time by more than the
+    // allowance.
+    for task in enqueued {
+        let (Some(due), Some(first)) = (
+            task.due_ms,
+            starts.get(task.id.as_str()).and_then(|s| s.first()),
+        ) else {
+            continue;
+        };
+        let delta =
+            i64::try_from(first.at_ms).unwrap_or(i64::MAX) - i64::try_from(due).unwrap_or(i64::MAX);
+        v.scheduled_started += 1;
+        v.earliest_vs_due_ms = Some(v.earliest_vs_due_ms.map_or(delta, |e| e.min(delta)));
+        if let Some(allowed) = params.early_start_allowance_ms
+            && delta < -i64::try_from(allowed).unwrap_or(i64::MAX)
+        {
+            v.integrity.push(format!(
+                "scheduled task {} started {} ms before its due time (allowed: {allowed} ms)",
+                task.id, -delta
+            ));
+        }
+    }
+
     v.integrity.extend(
         state
             .orphan_hashes
@@ -314,6 +345,7 @@ mod tests {
             result: Ok(()),
             behaviour: crate::worker::Behaviour::Work(1),
             at_ms,
+            due_ms: None,
         }
     }
 
@@ -331,6 +363,7 @@ mod tests {
                 result: Err("boom".into()),
                 behaviour: crate::worker::Behaviour::Work(1),
                 at_ms: 0,
+                due_ms: None,
             },
         ];
         let events = vec![
@@ -369,6 +402,37 @@ mod tests {
         assert_eq!(v.duplicates, 2);
         assert_eq!(v.unexplained_duplicates, vec!["twice".to_owned()]);
         assert_eq!(v.recovery_ms, vec![2010]);
+        assert!(!v.passed());
+    }
+
+    #[test]
+    fn scheduled_tasks_started_too_early_are_reported() {
+        let scheduled = |id: &str, due_ms: u64| Enqueued {
+            due_ms: Some(due_ms),
+            ..acked(id, 0)
+        };
+        let enq = vec![
+            scheduled("ok", 10_000),
+            scheduled("early", 10_000),
+            acked("now", 0),
+        ];
+        let events = vec![
+            ev(Kind::Start, "now", 1, 100),
+            ev(Kind::Finish, "now", 1, 110),
+            ev(Kind::Start, "early", 1, 5_000),
+            ev(Kind::Finish, "early", 1, 5_010),
+            ev(Kind::Start, "ok", 1, 7_000),
+            ev(Kind::Finish, "ok", 1, 7_010),
+        ];
+        let params = CheckParams {
+            early_start_allowance_ms: Some(4_000),
+            ..CheckParams::default()
+        };
+        let v = check(&enq, &events, &FinalState::default(), &[], &params);
+        assert_eq!(v.scheduled_started, 2);
+        assert_eq!(v.earliest_vs_due_ms, Some(-5_000));
+        assert_eq!(v.integrity.len(), 1, "{:?}", v.integrity);
+        assert!(v.integrity[0].contains("early started 5000 ms before"));
         assert!(!v.passed());
     }
 

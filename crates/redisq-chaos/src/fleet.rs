@@ -22,6 +22,52 @@ pub struct FleetSpec {
     pub strict_slots: Vec<usize>,
     /// Every user callback of every worker panics.
     pub panicking_callbacks: bool,
+    /// Skewed wall clocks: each slot's offset in ms (missing slots: none), applied with
+    /// libfaketime (the monotonic clock is left alone, so only wall-clock reads move).
+    pub clock_skew: Option<ClockSkew>,
+}
+
+/// Per-slot wall-clock offsets, applied by preloading libfaketime.
+#[derive(Debug, Clone)]
+pub struct ClockSkew {
+    /// The libfaketime shared object (see [`find_libfaketime`]).
+    pub lib: PathBuf,
+    /// Offset of each slot's clock in ms (negative: behind).
+    pub per_slot_ms: Vec<i64>,
+}
+
+/// Where Debian and most distributions put libfaketime (the thread-safe build first: the
+/// workers are multi-threaded). `REDISQ_CHAOS_LIBFAKETIME` overrides the search.
+pub fn find_libfaketime() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("REDISQ_CHAOS_LIBFAKETIME") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "REDISQ_CHAOS_LIBFAKETIME={} is not a file",
+                path.display()
+            ))
+        };
+    }
+    let mut dirs = vec![
+        PathBuf::from("/usr/lib/faketime"),
+        PathBuf::from("/usr/local/lib/faketime"),
+    ];
+    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
+        dirs.extend(entries.flatten().map(|e| e.path().join("faketime")));
+    }
+    for name in ["libfaketimeMT.so.1", "libfaketime.so.1"] {
+        if let Some(found) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+            return Ok(found);
+        }
+    }
+    Err(
+        "the clock-skew scenario needs libfaketime to give worker processes skewed clocks, \
+         and it is not installed: on Debian/Ubuntu `apt-get install faketime` (or set \
+         REDISQ_CHAOS_LIBFAKETIME to the path of libfaketimeMT.so.1)"
+            .to_owned(),
+    )
 }
 
 struct Running {
@@ -116,6 +162,26 @@ impl Fleet {
         }
         if self.spec.panicking_callbacks {
             cmd.arg("--panicking-callbacks");
+        }
+        if let Some(skew) = &self.spec.clock_skew {
+            let ms = skew.per_slot_ms.get(slot).copied().unwrap_or(0);
+            if ms != 0 {
+                // libfaketime's relative form: "+3.000" / "-3.000" seconds from now.
+                let offset = format!(
+                    "{}{}.{:03}",
+                    if ms < 0 { '-' } else { '+' },
+                    ms.unsigned_abs() / 1000,
+                    ms.unsigned_abs() % 1000
+                );
+                cmd.env("LD_PRELOAD", &skew.lib)
+                    .env("FAKETIME", offset)
+                    // Only the wall clock moves: timers and timeouts stay true (both names:
+                    // libfaketime renamed the variable).
+                    .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+                    .env("DONT_FAKE_MONOTONIC", "1")
+                    .arg("--clock-skew-ms")
+                    .arg(ms.to_string());
+            }
         }
         // stdin stays open while the runner lives: its end is the worker's signal to stop.
         // Panics are part of some scenarios: one line each is enough.

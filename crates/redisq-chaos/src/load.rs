@@ -35,6 +35,10 @@ pub struct LoadPlan {
     /// Share (0–100) of tasks whose handler misbehaves (panics, blocks its thread, ignores
     /// its deadline, never returns), spread evenly over those behaviours.
     pub misbehaving_percent: u32,
+    /// Share (0–100) of tasks scheduled for later (`process_at`), by up to `max_delay_ms`.
+    pub scheduled_percent: u32,
+    /// Longest delay of a scheduled task.
+    pub max_delay_ms: u64,
 }
 
 /// Whether a task's handler misbehaves on purpose (and may run more than once).
@@ -55,6 +59,8 @@ pub struct Enqueued {
     pub behaviour: Behaviour,
     /// When the call returned (Unix ms).
     pub at_ms: u64,
+    /// A scheduled task's due time (Unix ms, as given to `process_at`).
+    pub due_ms: Option<u64>,
 }
 
 /// Enqueues the plan; at most 16 calls are in flight, so a stalled Redis slows the producer
@@ -80,6 +86,10 @@ pub async fn run(client: Client, plan: LoadPlan) -> Vec<Enqueued> {
         } else {
             Behaviour::Work(work)
         };
+        // Drawn only when asked for, so other scenarios keep their random streams.
+        let delay_ms = (plan.scheduled_percent > 0
+            && rng.random_range(0..100) < plan.scheduled_percent)
+            .then(|| rng.random_range(1..=plan.max_delay_ms.max(1)));
         let id = format!("{}-{n}", plan.prefix);
         let permit = permits
             .clone()
@@ -91,16 +101,21 @@ pub async fn run(client: Client, plan: LoadPlan) -> Vec<Enqueued> {
         let timeout = plan.timeout;
         calls.spawn(async move {
             let task = Task::new("chaos", behaviour.payload());
+            let mut options = vec![
+                TaskOption::queue(queue.clone()),
+                TaskOption::task_id(id.clone()),
+                TaskOption::max_retry(max_retry),
+                TaskOption::timeout(timeout),
+            ];
+            let due_ms = delay_ms.map(|d| {
+                let due = now_ms() + d;
+                options.push(TaskOption::process_at(
+                    std::time::UNIX_EPOCH + Duration::from_millis(due),
+                ));
+                due
+            });
             let result = client
-                .enqueue_with(
-                    &task,
-                    [
-                        TaskOption::queue(queue.clone()),
-                        TaskOption::task_id(id.clone()),
-                        TaskOption::max_retry(max_retry),
-                        TaskOption::timeout(timeout),
-                    ],
-                )
+                .enqueue_with(&task, options)
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string());
@@ -111,6 +126,7 @@ pub async fn run(client: Client, plan: LoadPlan) -> Vec<Enqueued> {
                 result,
                 behaviour,
                 at_ms: now_ms(),
+                due_ms,
             }
         });
     }

@@ -59,6 +59,9 @@ enum Command {
         strict: bool,
         #[arg(long)]
         panicking_callbacks: bool,
+        /// How far libfaketime sets this process's clock ahead (ms, negative: behind).
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        clock_skew_ms: i64,
     },
 }
 
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             queues,
             strict,
             panicking_callbacks,
+            clock_skew_ms,
         } => {
             let queues = match parse_queues(&queues) {
                 Ok(q) => q,
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
                 queues,
                 strict,
                 panicking_callbacks,
+                clock_skew_ms,
             };
             match runtime.block_on(worker::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,

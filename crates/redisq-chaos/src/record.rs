@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the Unix epoch (all processes of a run share the host clock).
+/// Milliseconds since the Unix epoch (all processes of a run share the host clock, except
+/// clock-skew workers, whose [`Recorder`] corrects its lines by their known skew).
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -57,6 +58,9 @@ pub fn log_path(dir: &Path, worker: u32) -> PathBuf {
 pub struct Recorder {
     file: Mutex<File>,
     worker: u32,
+    /// How far this process's wall clock is set ahead of the host's (a clock-skew run):
+    /// subtracted from every timestamp, so all logs share the host's clock.
+    skew_ms: i64,
 }
 
 impl Recorder {
@@ -66,7 +70,14 @@ impl Recorder {
         Ok(Recorder {
             file: Mutex::new(file),
             worker,
+            skew_ms: 0,
         })
+    }
+
+    /// Timestamps are corrected by `skew_ms`, how far this process's clock is set ahead.
+    pub fn with_skew(mut self, skew_ms: i64) -> Recorder {
+        self.skew_ms = skew_ms;
+        self
     }
 
     /// Appends one event line; a failure to record is fatal for the worker (the checker
@@ -76,7 +87,8 @@ impl Recorder {
             Kind::Start => 'S',
             Kind::Finish => 'F',
         };
-        let line = format!("{tag} {task} {} {}\n", self.worker, now_ms());
+        let at = now_ms().saturating_add_signed(-self.skew_ms);
+        let line = format!("{tag} {task} {} {at}\n", self.worker);
         let mut file = self
             .file
             .lock()

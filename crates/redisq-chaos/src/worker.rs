@@ -42,7 +42,14 @@ pub struct WorkerArgs {
     /// check, and the retry delay (for `panic-once` tasks; the server then uses its default
     /// delay).
     pub panicking_callbacks: bool,
+    /// How far this process's wall clock is set ahead of the host's, in ms (negative:
+    /// behind), by libfaketime in a clock-skew run: the task log is corrected by it.
+    pub clock_skew_ms: i64,
 }
+
+/// The first line a worker writes to stderr: its own wall clock (Unix ms) when it started,
+/// so the runner can check that a requested clock skew took effect.
+pub const CLOCK_LINE: &str = "clock-check";
 
 /// How a task's handler behaves, from its payload: `work:<ms>` sleeps, then succeeds.
 /// Other behaviours (misbehaving user code) are listed in [`crate::scenario`].
@@ -147,8 +154,10 @@ pub fn conn_opt(url: &str) -> Result<RedisConnOpt, String> {
 pub async fn run(args: WorkerArgs) -> Result<(), String> {
     let recorder = Arc::new(
         Recorder::open(&args.log, args.id)
-            .map_err(|e| format!("cannot open {}: {e}", args.log.display()))?,
+            .map_err(|e| format!("cannot open {}: {e}", args.log.display()))?
+            .with_skew(args.clock_skew_ms),
     );
+    eprintln!("{CLOCK_LINE} {}", crate::record::now_ms());
     let opt = conn_opt(&args.url)?;
     // The first connection may race a Redis that is restarting: try for a while.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

@@ -64,6 +64,7 @@ fn every_scenario_is_tested() {
             "sentinel-failover",
             "cluster-failover",
             "slot-migration",
+            "clock-skew",
             "soak",
         ],
         "add a test below for each new scenario"
@@ -133,4 +134,10 @@ fn cluster_failover() {
 #[test]
 fn slot_migration() {
     run("slot-migration");
+}
+
+/// Needs libfaketime (`apt-get install faketime`): fails, saying so, without it.
+#[test]
+fn clock_skew() {
+    run("clock-skew");
 }

@@ -12,6 +12,18 @@ pub(crate) fn secs_i64(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// Whole seconds of a lease duration, rounded up (a lease is never shorter than asked) and
+/// saturating. Lease scripts add it to Redis's own clock (`TIME`), so that every server
+/// agrees on lease expiry whatever its own clock says.
+pub(crate) fn lease_secs(d: Duration) -> i64 {
+    let s = secs_i64(d);
+    if d.subsec_nanos() > 0 {
+        s.saturating_add(1)
+    } else {
+        s
+    }
+}
+
 /// `t + d`, saturating at a time far in the future instead of overflowing (delays and
 /// timeouts may come from user code or from data in Redis).
 pub(crate) fn add_saturating(t: SystemTime, d: Duration) -> SystemTime {

@@ -50,7 +50,7 @@ async fn llen(c: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
 
 /// Takes the next task of `queue` and writes `result` for it, as a handler would.
 async fn run_child(rdb: &Rdb, queue: &str, result: &[u8]) -> TaskMessage {
-    let lease = crate::core::time::unix_secs(SystemTime::now()) + 600;
+    let lease = 600;
     let d = rdb
         .dequeue(queue, lease)
         .await

@@ -147,13 +147,13 @@ impl Rdb {
     pub(crate) async fn dequeue_limited(
         &self,
         queue: &str,
-        lease_until: i64,
+        lease_secs: i64,
         max: usize,
         limits: &QueueLimits,
     ) -> Result<(Vec<Dequeued>, Hold)> {
         let qk = self.keys.queue(queue);
         let (lease, prefix, max) = (
-            lease_until.to_string(),
+            lease_secs.to_string(),
             qk.task_prefix(),
             max.max(1).to_string(),
         );

@@ -7,7 +7,6 @@ use redisq_test_support::RedisServer;
 
 use super::*;
 use crate::core::throttle::{LimitTarget, RateLimit};
-use crate::core::time::unix_secs;
 use crate::rdb::keys::Keys;
 use crate::rdb::proto::{TaskMessage, encode_task_message};
 use crate::rdb::{EnqueueRequest, Placement, RedisConn};
@@ -59,8 +58,9 @@ async fn list(c: &mut redis::aio::MultiplexedConnection, key: &str) -> Vec<Strin
         .expect("LRANGE")
 }
 
+/// Lease duration, seconds (the scripts add it to Redis's clock).
 fn lease() -> i64 {
-    unix_secs(SystemTime::now()) + 30
+    30
 }
 
 fn ids(d: &[Dequeued]) -> Vec<&str> {

@@ -46,13 +46,14 @@ pub(crate) struct Dequeued {
 }
 
 impl Rdb {
-    /// Moves the oldest pending task of `queue` to `active` and gives it a lease until
-    /// `lease_until` (unix s), in one atomic step. `None` when the queue is empty or paused.
+    /// Moves the oldest pending task of `queue` to `active` and gives it a lease of
+    /// `lease_secs` seconds from Redis's clock, in one atomic step. `None` when the queue is
+    /// empty or paused.
     ///
     /// A pending ID whose task hash is gone is dropped on the way (it could never run).
     #[cfg(test)]
-    pub(crate) async fn dequeue(&self, queue: &str, lease_until: i64) -> Result<Option<Dequeued>> {
-        Ok(self.dequeue_many(queue, lease_until, 1).await?.pop())
+    pub(crate) async fn dequeue(&self, queue: &str, lease_secs: i64) -> Result<Option<Dequeued>> {
+        Ok(self.dequeue_many(queue, lease_secs, 1).await?.pop())
     }
 
     /// Like [`Rdb::dequeue`], taking up to `max` tasks in one call; each
@@ -60,7 +61,7 @@ impl Rdb {
     pub(crate) async fn dequeue_many(
         &self,
         queue: &str,
-        lease_until: i64,
+        lease_secs: i64,
         max: usize,
     ) -> Result<Vec<Dequeued>> {
         let qk = self.keys.queue(queue);
@@ -69,7 +70,7 @@ impl Rdb {
             .key(qk.paused())
             .key(qk.active())
             .key(qk.lease())
-            .arg(lease_until)
+            .arg(lease_secs)
             .arg(qk.task_prefix())
             .arg(max.max(1))
             .invoke_async(&mut self.conn())
@@ -91,7 +92,7 @@ impl Rdb {
 
     /// [`Rdb::done`] for many tasks: one script call per queue, all queues in one pipelined
     /// round trip. In the same calls, takes up to `take(queue)` pending tasks of each queue
-    /// with leases until `lease_until`, for the workers just freed. Returns one
+    /// with leases of `lease_secs` seconds from Redis's clock, for the workers just freed. Returns one
     /// result per message, in order, and the tasks taken.
     ///
     /// A queue for which `limits` gives its limits takes only what they allow, with the
@@ -101,7 +102,7 @@ impl Rdb {
         msgs: &[&TaskMessage],
         take: impl Fn(&str) -> usize,
         limits: impl Fn(&str) -> Option<&'l QueueLimits>,
-        lease_until: i64,
+        lease_secs: i64,
         now: SystemTime,
     ) -> Result<(Vec<Result<()>>, Vec<Dequeued>)> {
         let mut by_queue: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -116,7 +117,7 @@ impl Rdb {
             let qk = self.keys.queue(queue);
             let stats = DailyStats::new(&qk, now);
             let (expire, prefix) = (stats.expire_at.to_string(), qk.task_prefix());
-            let (want, lease) = (take(queue).to_string(), lease_until.to_string());
+            let (want, lease) = (take(queue).to_string(), lease_secs.to_string());
             let locks: Vec<&str> = idx
                 .iter()
                 .map(|&i| self.unique_lock(&qk, msgs[i]).unwrap_or(""))
@@ -475,13 +476,13 @@ impl Rdb {
         &self,
         queue: &str,
         ids: &[String],
-        until: i64,
+        lease_secs: i64,
     ) -> Result<Vec<String>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let mut inv = scripts::EXTEND_LEASES.prepare_invoke();
-        inv.key(self.keys.queue(queue).lease()).arg(until);
+        inv.key(self.keys.queue(queue).lease()).arg(lease_secs);
         for id in ids {
             inv.arg(id);
         }
@@ -518,19 +519,26 @@ impl Rdb {
     /// round trip, repeated for a set while its last call had a full batch.
     #[cfg(test)]
     pub(crate) async fn forward_due(&self, queue: &str, now: SystemTime) -> Result<usize> {
-        Ok(self.forward_due_next(queue, now).await?.0)
+        Ok(self.forward_due_next(queue, Some(now)).await?.0)
     }
 
     /// [`Rdb::forward_due`], also returning the earliest remaining due time (unix s) of the
-    /// queue's scheduled and retry sets, so the forwarder can sleep until then. Wakes idle
-    /// redisq servers when tasks went to pending.
+    /// queue's scheduled and retry sets, so the forwarder can sleep until then, and the time
+    /// the script used (unix ms). Wakes idle redisq servers when tasks went to pending.
+    ///
+    /// `now: None` (servers) uses Redis's clock, so that a server whose own clock runs ahead
+    /// does not forward tasks before they are due.
     pub(crate) async fn forward_due_next(
         &self,
         queue: &str,
-        now: SystemTime,
-    ) -> Result<(usize, Option<i64>)> {
+        now: Option<SystemTime>,
+    ) -> Result<(usize, Option<i64>, Option<i64>)> {
         let qk = self.keys.queue(queue);
-        let (now_s, now_ns) = (unix_secs(now).to_string(), unix_nanos(now).to_string());
+        let (now_s, now_ns) = match now {
+            Some(now) => (unix_secs(now).to_string(), unix_nanos(now).to_string()),
+            None => (String::new(), String::new()),
+        };
+        let mut used_ms = None;
         let (task_prefix, group_prefix) = (qk.task_prefix(), qk.group_prefix());
         let (pending, groups, wake) = (qk.pending(), qk.groups(), qk.wake());
         let batch = FORWARD_BATCH.to_string();
@@ -557,12 +565,13 @@ impl Rdb {
             let replies = self.conn.pipeline(cmds, &[&*scripts::FORWARD]).await?;
             let mut again = Vec::new();
             for (src, reply) in sources.into_iter().zip(replies) {
-                let (handled, n, due): (usize, usize, i64) = reply
+                let (handled, n, due, at_ms): (usize, usize, i64, i64) = reply
                     .and_then(|v| redis::from_redis_value(v).map_err(RedisError::from))
                     .map_err(|e| {
                         Error::redis(format!("could not forward due tasks of {src:?}"), e)
                     })?;
                 moved += n;
+                used_ms = Some(at_ms);
                 if handled >= FORWARD_BATCH {
                     again.push(src);
                 } else if due >= 0 {
@@ -571,19 +580,21 @@ impl Rdb {
             }
             sources = again;
         }
-        Ok((moved, next))
+        Ok((moved, next, used_ms))
     }
 
-    /// Active tasks whose lease expired at or before `cutoff` (unix s): ID and raw `msg`.
+    /// Active tasks whose lease expired more than `grace_secs` ago by Redis's clock: the
+    /// cutoff used (unix s, Redis's `TIME` minus the grace; for the recovery guard), and each
+    /// task's ID and raw `msg`.
     pub(crate) async fn list_lease_expired(
         &self,
         queue: &str,
-        cutoff: i64,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
+        grace_secs: i64,
+    ) -> Result<(i64, Vec<(String, Vec<u8>)>)> {
         let qk = self.keys.queue(queue);
         let flat: Vec<Vec<u8>> = scripts::LIST_LEASE_EXPIRED
             .key(qk.lease())
-            .arg(cutoff)
+            .arg(grace_secs)
             .arg(qk.task_prefix())
             .invoke_async(&mut self.conn())
             .await
@@ -593,15 +604,19 @@ impl Rdb {
                     e,
                 )
             })?;
-        let mut out = Vec::with_capacity(flat.len() / 2);
         let mut it = flat.into_iter();
+        let cutoff = it
+            .next()
+            .and_then(|c| std::str::from_utf8(&c).ok()?.parse::<i64>().ok())
+            .ok_or_else(|| Error::corrupt("the expired-lease listing returned no cutoff"))?;
+        let mut out = Vec::with_capacity(it.len() / 2);
         while let (Some(id), Some(msg)) = (it.next(), it.next()) {
             let id = String::from_utf8(id).map_err(|_| {
                 Error::corrupt(format!("a task ID in queue {queue:?} is not UTF-8"))
             })?;
             out.push((id, msg));
         }
-        Ok(out)
+        Ok((cutoff, out))
     }
 
     /// IDs in `active` that have no lease entry.

@@ -90,6 +90,32 @@ async fn zset(c: &mut impl ConnectionLike, key: &str) -> Vec<(String, i64)> {
     flat.into_iter().map(|(m, s)| (m, s as i64)).collect()
 }
 
+/// Redis's clock, unix seconds: lease scripts read it with `TIME`.
+async fn redis_secs(c: &mut impl ConnectionLike) -> i64 {
+    let (s, _us): (i64, i64) = r!(c, "TIME");
+    s
+}
+
+/// The lease scores of `key`, each checked to lie `secs` after Redis's clock read in
+/// `before..=after`, and replaced by `secs` (so tests can compare them exactly).
+fn leases_relative(
+    z: Vec<(String, i64)>,
+    secs: &[i64],
+    before: i64,
+    after: i64,
+) -> Vec<(String, i64)> {
+    z.into_iter()
+        .zip(secs)
+        .map(|((id, score), &s)| {
+            assert!(
+                (before + s..=after + s).contains(&score),
+                "lease of {id} is {score}, expected Redis TIME ({before}..={after}) + {s}"
+            );
+            (id, s)
+        })
+        .collect()
+}
+
 async fn hash(c: &mut impl ConnectionLike, key: &str) -> BTreeMap<String, Vec<u8>> {
     r!(c, "HGETALL", key)
 }
@@ -168,7 +194,9 @@ async fn dequeue_moves_the_oldest_pending_task_and_leases_it() {
     enqueue_pending(&rdb, &t2, None).await;
     assert_eq!(list(&mut c, &qk.pending()).await, ["t2", "t1"]);
 
-    let d = rdb.dequeue("default", NOW + 30).await.unwrap().unwrap();
+    let before = redis_secs(&mut c).await;
+    let d = rdb.dequeue("default", 30).await.unwrap().unwrap();
+    let after = redis_secs(&mut c).await;
     assert_eq!(
         d,
         Dequeued {
@@ -179,7 +207,10 @@ async fn dequeue_moves_the_oldest_pending_task_and_leases_it() {
     );
     assert_eq!(list(&mut c, &qk.pending()).await, ["t2"]);
     assert_eq!(list(&mut c, &qk.active()).await, ["t1"]);
-    assert_eq!(zset(&mut c, &qk.lease()).await, [("t1".into(), NOW + 30)]);
+    assert_eq!(
+        leases_relative(zset(&mut c, &qk.lease()).await, &[30], before, after),
+        [("t1".into(), 30)]
+    );
     let h = hash(&mut c, &qk.task("t1")).await;
     assert_eq!(fields(&h), BTreeSet::from(["msg", "state"]));
     assert_eq!(h["state"], b"active");
@@ -188,15 +219,16 @@ async fn dequeue_moves_the_oldest_pending_task_and_leases_it() {
     assert_eq!(h2["state"], b"pending");
     assert_eq!(h2["pending_since"], now_ns().to_string().as_bytes());
 
-    let d = rdb.dequeue("default", NOW + 31).await.unwrap().unwrap();
+    let d = rdb.dequeue("default", 300).await.unwrap().unwrap();
+    let after = redis_secs(&mut c).await;
     assert_eq!(d.id, "t2");
     assert_eq!(list(&mut c, &qk.active()).await, ["t2", "t1"]);
     assert_eq!(
-        zset(&mut c, &qk.lease()).await,
-        [("t1".into(), NOW + 30), ("t2".into(), NOW + 31)]
+        leases_relative(zset(&mut c, &qk.lease()).await, &[30, 300], before, after),
+        [("t1".into(), 30), ("t2".into(), 300)]
     );
-    assert_eq!(rdb.dequeue("default", NOW + 32).await.unwrap(), None);
-    assert_eq!(rdb.dequeue("empty", NOW + 32).await.unwrap(), None);
+    assert_eq!(rdb.dequeue("default", 30).await.unwrap(), None);
+    assert_eq!(rdb.dequeue("empty", 30).await.unwrap(), None);
     assert_eq!(
         all_keys(&mut c).await,
         key_set(&[
@@ -217,15 +249,12 @@ async fn dequeue_skips_a_paused_queue() {
     let qk = Keys::default().queue("default");
     enqueue_pending(&rdb, &task("default", "t1"), None).await;
     let _: () = r!(&mut c, "SET", qk.paused(), NOW.to_string());
-    assert_eq!(rdb.dequeue("default", NOW + 30).await.unwrap(), None);
+    assert_eq!(rdb.dequeue("default", 30).await.unwrap(), None);
     assert_eq!(list(&mut c, &qk.pending()).await, ["t1"]);
     assert_eq!(list(&mut c, &qk.active()).await, Vec::<String>::new());
     assert_eq!(zset(&mut c, &qk.lease()).await, []);
     let _: () = r!(&mut c, "DEL", qk.paused());
-    assert_eq!(
-        rdb.dequeue("default", NOW + 30).await.unwrap().unwrap().id,
-        "t1"
-    );
+    assert_eq!(rdb.dequeue("default", 30).await.unwrap().unwrap().id, "t1");
 }
 
 #[tokio::test]
@@ -234,11 +263,16 @@ async fn dequeue_drops_pending_ids_without_a_task() {
     let qk = Keys::default().queue("default");
     let _: () = r!(&mut c, "LPUSH", qk.pending(), "ghost");
     enqueue_pending(&rdb, &task("default", "t1"), None).await;
-    let d = rdb.dequeue("default", NOW + 30).await.unwrap().unwrap();
+    let before = redis_secs(&mut c).await;
+    let d = rdb.dequeue("default", 30).await.unwrap().unwrap();
+    let after = redis_secs(&mut c).await;
     assert_eq!(d.id, "t1");
     assert_eq!(list(&mut c, &qk.pending()).await, Vec::<String>::new());
     assert_eq!(list(&mut c, &qk.active()).await, ["t1"]);
-    assert_eq!(zset(&mut c, &qk.lease()).await, [("t1".into(), NOW + 30)]);
+    assert_eq!(
+        leases_relative(zset(&mut c, &qk.lease()).await, &[30], before, after),
+        [("t1".into(), 30)]
+    );
     assert!(!all_keys(&mut c).await.contains(&qk.task("ghost")));
 }
 
@@ -333,7 +367,7 @@ async fn done_releases_only_an_owned_unique_lock() {
         ..task("default", "t1")
     };
     enqueue_pending(&rdb, &t1, Some((lock.clone(), 3600))).await;
-    rdb.dequeue("default", NOW + 30).await.unwrap().unwrap();
+    rdb.dequeue("default", 30).await.unwrap().unwrap();
     assert_eq!(get(&mut c, &lock).await.unwrap(), "t1");
     rdb.done(&t1, now()).await.unwrap();
     assert_eq!(get(&mut c, &lock).await, None);
@@ -361,7 +395,7 @@ async fn mark_complete_moves_the_task_to_completed() {
         ..task("default", "t1")
     };
     enqueue_pending(&rdb, &t1, Some((lock.clone(), 3600))).await;
-    rdb.dequeue("default", NOW + 30).await.unwrap().unwrap();
+    rdb.dequeue("default", 30).await.unwrap().unwrap();
     rdb.write_result("default", "t1", b"the result")
         .await
         .unwrap();
@@ -418,7 +452,7 @@ async fn requeue_puts_the_task_at_the_front_and_sets_pending_since() {
     let qk = Keys::default().queue("default");
     let t1 = task("default", "t1");
     enqueue_pending(&rdb, &t1, None).await;
-    rdb.dequeue("default", NOW + 30).await.unwrap().unwrap();
+    rdb.dequeue("default", 30).await.unwrap().unwrap();
     enqueue_pending(&rdb, &task("default", "t2"), None).await;
     enqueue_pending(&rdb, &task("default", "t3"), None).await;
 
@@ -439,10 +473,7 @@ async fn requeue_puts_the_task_at_the_front_and_sets_pending_since() {
     );
     assert_eq!(h["msg"], encode_task_message(&t1));
     // Next in line, and nothing was counted.
-    assert_eq!(
-        rdb.dequeue("default", NOW + 30).await.unwrap().unwrap().id,
-        "t1"
-    );
+    assert_eq!(rdb.dequeue("default", 30).await.unwrap().unwrap().id, "t1");
     assert_eq!(get(&mut c, &qk.processed_total()).await, None);
 
     let err = rdb
@@ -769,17 +800,19 @@ async fn extend_leases_updates_existing_entries_only() {
     let (_s, rdb, mut c) = setup().await;
     let qk = Keys::default().queue("default");
     let _: () = r!(&mut c, "ZADD", qk.lease(), "10", "t1", "10", "t2");
-    rdb.extend_leases("default", &["t1".into(), "gone".into()], NOW + 30)
+    let before = redis_secs(&mut c).await;
+    rdb.extend_leases("default", &["t1".into(), "gone".into()], 30)
         .await
         .unwrap();
+    let after = redis_secs(&mut c).await;
+    let z = zset(&mut c, &qk.lease()).await;
+    assert_eq!(z[0], ("t2".into(), 10));
     assert_eq!(
-        zset(&mut c, &qk.lease()).await,
-        [("t2".into(), 10), ("t1".into(), NOW + 30)]
+        leases_relative(z[1..].to_vec(), &[30], before, after),
+        [("t1".into(), 30)]
     );
-    rdb.extend_leases("default", &[], NOW + 60).await.unwrap();
-    rdb.extend_leases("other", &["x".into()], NOW + 60)
-        .await
-        .unwrap();
+    rdb.extend_leases("default", &[], 60).await.unwrap();
+    rdb.extend_leases("other", &["x".into()], 60).await.unwrap();
     assert_eq!(all_keys(&mut c).await, key_set(&["asynq:{default}:lease"]));
 }
 
@@ -898,21 +931,25 @@ async fn list_lease_expired_returns_ids_and_msgs() {
         task("default", "b"),
         task("default", "later"),
     );
-    seed_active(&mut c, &a, Some(NOW - 10)).await;
-    seed_active(&mut c, &b, Some(NOW)).await;
-    seed_active(&mut c, &later, Some(NOW + 1)).await;
-    let _: () = r!(&mut c, "ZADD", qk.lease(), (NOW - 5).to_string(), "ghost");
+    // The cutoff is Redis's clock minus the grace (100 s here, so the test is not racing it).
+    let now = redis_secs(&mut c).await;
+    seed_active(&mut c, &a, Some(now - 110)).await;
+    seed_active(&mut c, &b, Some(now - 101)).await;
+    seed_active(&mut c, &later, Some(now + 100)).await;
+    let _: () = r!(&mut c, "ZADD", qk.lease(), (now - 105).to_string(), "ghost");
+    let (cutoff, tasks) = rdb.list_lease_expired("default", 100).await.unwrap();
+    assert!(
+        (now - 100..=now - 99).contains(&cutoff),
+        "cutoff {cutoff}, now {now}"
+    );
     assert_eq!(
-        rdb.list_lease_expired("default", NOW).await.unwrap(),
+        tasks,
         [
             ("a".to_string(), encode_task_message(&a)),
             ("b".to_string(), encode_task_message(&b)),
         ]
     );
-    assert_eq!(
-        rdb.list_lease_expired("default", NOW - 11).await.unwrap(),
-        []
-    );
+    assert_eq!(rdb.list_lease_expired("default", 1000).await.unwrap().1, []);
     // Listing changes nothing.
     assert_eq!(zset(&mut c, &qk.lease()).await.len(), 4);
 }
@@ -1160,10 +1197,7 @@ async fn scripts_are_reloaded_after_a_flush() {
     enqueue_scheduled(&rdb, &task("default", "s1"), NOW, None).await;
     let _: () = r!(&mut c, "SCRIPT", "FLUSH");
     // A direct call (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA) and pipelined ones.
-    assert_eq!(
-        rdb.dequeue("default", NOW + 30).await.unwrap().unwrap().id,
-        "t1"
-    );
+    assert_eq!(rdb.dequeue("default", 30).await.unwrap().unwrap().id, "t1");
     let _: () = r!(&mut c, "SCRIPT", "FLUSH");
     assert_eq!(rdb.forward_due("default", now()).await.unwrap(), 1);
     assert_eq!(list(&mut c, &qk.pending()).await, ["s1"]);
@@ -1243,7 +1277,7 @@ async fn cluster_processing() {
 
         // Dequeue all three with their leases.
         for id in ["d", "r", "a"] {
-            let d = rdb.dequeue(q, NOW + 30).await.unwrap().unwrap();
+            let d = rdb.dequeue(q, 30).await.unwrap().unwrap();
             assert_eq!(d.id, id);
         }
         assert_eq!(zset(&mut c, &qk.lease()).await.len(), 3);
@@ -1251,10 +1285,10 @@ async fn cluster_processing() {
             rdb.list_active_without_lease(q).await.unwrap(),
             Vec::<String>::new()
         );
-        rdb.extend_leases(q, &["d".into(), "r".into(), "a".into()], NOW + 60)
+        rdb.extend_leases(q, &["d".into(), "r".into(), "a".into()], 60)
             .await
             .unwrap();
-        assert_eq!(rdb.list_lease_expired(q, NOW + 59).await.unwrap(), []);
+        assert_eq!(rdb.list_lease_expired(q, 0).await.unwrap().1, []);
 
         rdb.done(&done_task, now()).await.unwrap();
         assert_eq!(get(&mut c, &lock).await, None);

@@ -133,11 +133,11 @@ async fn write_batch(
         }
     };
     let now = SystemTime::now();
-    let lease_until = time::unix_secs(time::add_saturating(now, shared.config.lease_duration));
+    let lease_secs = time::lease_secs(shared.config.lease_duration);
     let limits = shared.limits();
     let res = shared
         .rdb
-        .done_many(&msgs, take, |q| limits.queue(q), lease_until, now)
+        .done_many(&msgs, take, |q| limits.queue(q), lease_secs, now)
         .await;
     let (results, mut taken) = match res {
         Ok(r) => r,

@@ -8,7 +8,7 @@
 //! something is due, which keeps an idle server's load on Redis low.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -18,14 +18,25 @@ use crate::runtime::log::log_event;
 /// Slack after a due second, so the task is due when the forwarder looks.
 const SLACK: Duration = Duration::from_millis(2);
 
+/// Unix ms by this server's clock.
+fn local_ms() -> i64 {
+    crate::core::time::unix_nanos(SystemTime::now()) / 1_000_000
+}
+
 pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     let interval = shared.config.delayed_task_check_interval;
+    // Due times are compared with Redis's clock (the forward script reads TIME), so that
+    // servers with skewed clocks neither forward early nor sleep past a due time: this is
+    // Redis's clock minus ours, learnt from every forward call. The first round forwards
+    // without looking, to learn it.
+    let mut offset_ms: Option<i64> = None;
     loop {
         let mut next_due: Option<i64> = None;
         for q in &shared.queues {
-            let now = SystemTime::now();
+            let redis_now_ms = local_ms() + offset_ms.unwrap_or(0);
             match shared.rdb.next_due(q).await {
-                Ok(Some(due)) if due <= crate::core::time::unix_secs(now) => {}
+                Ok(Some(due)) if offset_ms.is_none() || due * 1000 <= redis_now_ms => {}
+                Ok(None) if offset_ms.is_none() => {}
                 Ok(due) => {
                     if let Some(d) = due {
                         next_due = Some(next_due.map_or(d, |x| x.min(d)));
@@ -37,8 +48,11 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
                     continue;
                 }
             }
-            match shared.rdb.forward_due_next(q, now).await {
-                Ok((n, due)) => {
+            match shared.rdb.forward_due_next(q, None).await {
+                Ok((n, due, used_ms)) => {
+                    if let Some(at) = used_ms {
+                        offset_ms = Some(at - local_ms());
+                    }
                     if n > 0 {
                         log_event!(
                             shared.log,
@@ -55,12 +69,12 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
             }
         }
         let wait = match next_due {
-            // Scores are whole seconds: the task is due when that second starts.
-            Some(secs) => (UNIX_EPOCH + Duration::from_secs(secs.max(0).unsigned_abs()))
-                .duration_since(SystemTime::now())
-                .map(|d| d + SLACK)
-                .unwrap_or(Duration::ZERO)
-                .clamp(SLACK, interval),
+            // Scores are whole seconds: the task is due when that second starts (by Redis's
+            // clock).
+            Some(secs) => {
+                let ms = secs.saturating_mul(1000) - (local_ms() + offset_ms.unwrap_or(0));
+                (Duration::from_millis(ms.max(0).unsigned_abs()) + SLACK).clamp(SLACK, interval)
+            }
             None => interval,
         };
         tokio::select! {

@@ -127,8 +127,10 @@ pub(crate) async fn beat(shared: &Shared, rdb: &Rdb) {
     for (queue, tasks) in by_queue {
         let ids: Vec<String> = tasks.iter().map(|a| a.msg.id.clone()).collect();
         let renewed_at = Instant::now();
-        let until = time::unix_secs(SystemTime::now() + lease);
-        match rdb.extend_leases(queue, &ids, until).await {
+        match rdb
+            .extend_leases(queue, &ids, time::lease_secs(lease))
+            .await
+        {
             Ok(missing) => {
                 let lost = tasks.iter().filter(|a| missing.contains(&a.msg.id)).count();
                 metrics::record_lease_renewals(tasks.len() - lost, lost);

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tokio::sync::Semaphore;
@@ -187,10 +187,7 @@ impl Drop for IdleFlag<'_> {
 ///
 /// Returns the tasks taken and, if a call failed, its error (the other calls' tasks are kept).
 async fn fetch(shared: &Shared, slots: usize, holds: &mut Holds) -> (Vec<Dequeued>, Option<Error>) {
-    let lease_until = time::unix_secs(time::add_saturating(
-        SystemTime::now(),
-        shared.config.lease_duration,
-    ));
+    let lease_secs = time::lease_secs(shared.config.lease_duration);
     let limits = shared.limits();
     let now = Instant::now();
     holds.recheck = None;
@@ -231,7 +228,7 @@ async fn fetch(shared: &Shared, slots: usize, holds: &mut Holds) -> (Vec<Dequeue
     // One call per queue, sent together (one round trip on a multiplexed connection).
     let calls = wanted
         .iter()
-        .map(|(q, n)| take(shared, &limits, q, lease_until, *n));
+        .map(|(q, n)| take(shared, &limits, q, lease_secs, *n));
     let results = futures_util::future::join_all(calls).await;
     let mut failure = None;
     for ((q, n), res) in wanted.into_iter().zip(results) {
@@ -256,7 +253,7 @@ async fn fetch(shared: &Shared, slots: usize, holds: &mut Holds) -> (Vec<Dequeue
             break;
         }
         if !dry.contains(&q) {
-            match take(shared, &limits, &q, lease_until, need).await {
+            match take(shared, &limits, &q, lease_secs, need).await {
                 Ok((tasks, hold)) => {
                     dequeued(shared, &q, tasks.len());
                     holds.note(&q, &hold, tasks.len() < need);
@@ -274,16 +271,16 @@ async fn take(
     shared: &Shared,
     limits: &ServerLimits,
     queue: &str,
-    lease_until: i64,
+    lease_secs: i64,
     n: usize,
 ) -> Result<(Vec<Dequeued>, Hold), Error> {
     match limits.queue(queue) {
         None => shared
             .rdb
-            .dequeue_many(queue, lease_until, n)
+            .dequeue_many(queue, lease_secs, n)
             .await
             .map(|t| (t, Hold::default())),
-        Some(l) => shared.rdb.dequeue_limited(queue, lease_until, n, l).await,
+        Some(l) => shared.rdb.dequeue_limited(queue, lease_secs, n, l).await,
     }
 }
 

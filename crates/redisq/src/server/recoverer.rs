@@ -28,8 +28,10 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     let mut waiting_groups = aggregator::WaitingGroups::new();
     loop {
         for q in &shared.queues {
-            recover_expired(&shared, q).await;
-            recover_orphans(&shared, q, &mut orphans).await;
+            // Without a cutoff from Redis's clock (Redis unreachable) nothing is recovered.
+            if let Some(cutoff) = recover_expired(&shared, q).await {
+                recover_orphans(&shared, q, &mut orphans, cutoff).await;
+            }
             aggregator::reclaim_stale_sets(&shared, q).await;
         }
         // Without an aggregator, says why grouped tasks wait (at most once a minute).
@@ -40,19 +42,21 @@ pub(crate) async fn run(shared: Arc<Shared>, done: CancellationToken) {
     }
 }
 
-async fn recover_expired(shared: &Shared, queue: &str) {
-    let grace = i64::try_from(shared.config.lease_grace.as_secs()).unwrap_or(i64::MAX);
-    let cutoff = time::unix_secs(SystemTime::now()).saturating_sub(grace);
-    // Expired leases of tasks whose hash is gone can never be recovered: drop them.
-    match shared.rdb.remove_ghosts(queue, cutoff, &[]).await {
-        Ok(n) if n > 0 => shared.log.warn(format_args!(
-            "removed {n} expired leases of tasks whose data is gone from queue {queue:?}"
-        )),
-        Ok(_) => {}
-        Err(e) => shared.redis_error("could not clean up expired leases", &e),
-    }
-    match shared.rdb.list_lease_expired(queue, cutoff).await {
-        Ok(tasks) => {
+/// Recovers the tasks of `queue` whose lease expired more than the grace ago. Leases and the
+/// cutoff both come from Redis's clock (`TIME` in the scripts), so a server whose own clock
+/// runs ahead never takes a task a live worker holds. Returns the cutoff used (unix s).
+async fn recover_expired(shared: &Shared, queue: &str) -> Option<i64> {
+    let grace = time::lease_secs(shared.config.lease_grace);
+    match shared.rdb.list_lease_expired(queue, grace).await {
+        Ok((cutoff, tasks)) => {
+            // Expired leases of tasks whose hash is gone can never be recovered: drop them.
+            match shared.rdb.remove_ghosts(queue, cutoff, &[]).await {
+                Ok(n) if n > 0 => shared.log.warn(format_args!(
+                    "removed {n} expired leases of tasks whose data is gone from queue {queue:?}"
+                )),
+                Ok(_) => {}
+                Err(e) => shared.redis_error("could not clean up expired leases", &e),
+            }
             let mut count = 0usize;
             for (id, msg) in tasks {
                 if recover(shared, queue, &id, msg, cutoff).await {
@@ -67,8 +71,12 @@ async fn recover_expired(shared: &Shared, queue: &str) {
                     "recovered {count} tasks of queue {queue:?} whose lease expired"
                 );
             }
+            Some(cutoff)
         }
-        Err(e) => shared.redis_error("could not list expired leases", &e),
+        Err(e) => {
+            shared.redis_error("could not list expired leases", &e);
+            None
+        }
     }
 }
 
@@ -76,6 +84,7 @@ async fn recover_orphans(
     shared: &Shared,
     queue: &str,
     seen: &mut HashMap<(String, String), Instant>,
+    cutoff: i64,
 ) {
     let ids = match shared.rdb.list_active_without_lease(queue).await {
         Ok(ids) => ids,
@@ -99,8 +108,6 @@ async fn recover_orphans(
                 shared.log.warn(format_args!(
                     "task {id} in queue {queue:?} is active without a lease; recovering it"
                 ));
-                let grace = i64::try_from(shared.config.lease_grace.as_secs()).unwrap_or(i64::MAX);
-                let cutoff = time::unix_secs(SystemTime::now()).saturating_sub(grace);
                 recover(shared, queue, &id, msg, cutoff).await;
                 seen.remove(&(queue.to_string(), id));
             }

@@ -4,7 +4,8 @@
 -- KEYS[2] paused flag
 -- KEYS[3] active list
 -- KEYS[4] lease zset
--- ARGV[1] lease expiry, unix seconds (score)
+-- ARGV[1] lease duration, whole seconds: each lease runs until Redis's TIME plus this (the
+--         score, unix seconds), so every server agrees on it whatever its own clock says
 -- ARGV[2] task key prefix `<ns>:{q}:t:`; task hashes are derived from it, so they carry
 --         the queue's hash tag and live in the slot of KEYS[1..4]
 -- ARGV[3] how many tasks to take at most
@@ -16,6 +17,8 @@ if redis.call("EXISTS", KEYS[2]) == 1 then
     return out
 end
 local want = tonumber(ARGV[3])
+-- Read once, and only when a task is taken (an empty queue costs no TIME).
+local lease_until = nil
 local dropped = 0
 while #out < 2 * want and dropped < 100 do
     -- RPOP + LPUSH: asynq's RPOPLPUSH, skipping IDs without a task.
@@ -30,7 +33,10 @@ while #out < 2 * want and dropped < 100 do
         redis.call("HSET", key, "state", "active")
         -- A new attempt starts without the progress of an earlier one (same HDEL).
         redis.call("HDEL", key, "pending_since", "redisq_progress")
-        redis.call("ZADD", KEYS[4], ARGV[1], id)
+        if not lease_until then
+            lease_until = tonumber(redis.call("TIME")[1]) + tonumber(ARGV[1])
+        end
+        redis.call("ZADD", KEYS[4], lease_until, id)
         out[#out + 1] = id
         out[#out + 1] = msg
     else

@@ -5,7 +5,7 @@
 -- KEYS[2] paused flag
 -- KEYS[3] active list
 -- KEYS[4] lease zset
--- ARGV[1] lease expiry, unix seconds (score)
+-- ARGV[1] lease duration, whole seconds (as in dequeue.lua: leases run from Redis's TIME)
 -- ARGV[2] task key prefix `<ns>:{q}:t:` (task and limit keys are derived from it, so they
 --         carry the queue's hash tag)
 -- ARGV[3] how many tasks to take at most

@@ -12,7 +12,8 @@
 -- ARGV[2] largest int64, 9223372036854775807 (the total wraps there)
 -- ARGV[3] task key prefix `<ns>:{q}:t:`; task hashes are derived from it (same hash tag)
 -- ARGV[4] how many pending tasks to take afterwards (0 for none)
--- ARGV[5] lease expiry of taken tasks, unix seconds
+-- ARGV[5] lease duration of taken tasks, whole seconds: their leases run until Redis's TIME
+--         plus this (as in dequeue.lua), so every server agrees on them
 -- ARGV[6..] pairs: task id, unique lock key or "" (a lock key always carries the queue's
 --           hash tag, see keys.rs)
 -- Returns {codes, taken}: one code per task (1 done, 0 when the task is not in the active
@@ -72,6 +73,8 @@ if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
         -- ARGV[6..], before the task pairs): take only what the limits allow now.
         taken = take_limited(LIMITS, KEYS[5], KEYS[1], KEYS[2], ARGV[3], ARGV[5], want)
     else
+        -- Read once, and only when a task is taken (an empty queue costs no TIME).
+        local lease_until = nil
         local dropped = 0
         while #taken < 2 * want and dropped < 100 do
             local id = redis.call("RPOP", KEYS[5])
@@ -84,7 +87,10 @@ if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
                 redis.call("LPUSH", KEYS[1], id)
                 redis.call("HSET", key, "state", "active")
                 redis.call("HDEL", key, "pending_since", "redisq_progress")
-                redis.call("ZADD", KEYS[2], ARGV[5], id)
+                if not lease_until then
+                    lease_until = tonumber(redis.call("TIME")[1]) + tonumber(ARGV[5])
+                end
+                redis.call("ZADD", KEYS[2], lease_until, id)
                 taken[#taken + 1] = id
                 taken[#taken + 1] = msg
             else

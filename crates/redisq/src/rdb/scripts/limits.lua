@@ -63,9 +63,11 @@ end
 -- wait in ms until a rate-limited start is possible (-1: no rate limit held anything back,
 -- 0: call again at once), and flags: 1 when the queue itself is held back (its own rate or
 -- concurrency limit), 2 when a concurrency limit held something back.
-local function take_limited(spec, pending, active, lease, task_prefix, lease_until, want)
+local function take_limited(spec, pending, active, lease, task_prefix, lease_secs, want)
     local t = redis.call("TIME")
     local now_s = tonumber(t[1])
+    -- Leases run from Redis's clock too (see dequeue.lua).
+    local lease_until = now_s + tonumber(lease_secs)
     local now = now_s * 1000000 + tonumber(t[2])
     local qp = string.sub(task_prefix, 1, #task_prefix - 2)
     local held = qp .. "redisq:held"
