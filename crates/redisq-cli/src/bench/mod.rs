@@ -98,9 +98,25 @@ pub(crate) struct BenchArgs {
     /// Servers in the fleet (fleet), each with its own connections.
     #[arg(long, default_value_t = 1)]
     pub(crate) servers: usize,
+    /// How long, in milliseconds, a lone completion at an idle server waits for the next task
+    /// so that one call records it and fetches the next (`Config::completion_linger`; e2e,
+    /// fleet); default: the library's default.
+    #[arg(long)]
+    pub(crate) completion_linger_ms: Option<u64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+impl BenchArgs {
+    /// The server configuration of a run: the bench defaults with this run's options.
+    pub(crate) fn server_config(&self) -> redisq::Config {
+        let c = modes::bench_config(self.concurrency);
+        match self.completion_linger_ms {
+            Some(ms) => c.completion_linger(Duration::from_millis(ms)),
+            None => c,
+        }
+    }
 }
 
 /// The Redis a run talks to, and the private server if one was started.

@@ -222,7 +222,7 @@ async fn recording_server(
     n: usize,
 ) -> Result<(Server, Samples, oneshot::Receiver<()>), BoxError> {
     let (handler, samples, rx) = recording_handler(n);
-    let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
+    let server = Server::new(target.opt.clone(), args.server_config()).await?;
     server.start(handler).await?;
     Ok((server, samples, rx))
 }

@@ -176,7 +176,7 @@ pub(crate) async fn fleet(
     // Each server has its own connections, as separate worker processes would.
     let mut servers = Vec::with_capacity(args.servers);
     for _ in 0..args.servers {
-        let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
+        let server = Server::new(target.opt.clone(), args.server_config()).await?;
         server.start(handler.clone()).await?;
         servers.push(server);
     }

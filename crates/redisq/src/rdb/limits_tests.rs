@@ -108,6 +108,7 @@ async fn a_type_limit_holds_its_tasks_aside_and_done_many_releases_them() {
             |_| Some(&limits),
             lease(),
             SystemTime::now(),
+            None,
         )
         .await
         .expect("done_many");

@@ -97,6 +97,10 @@ impl Rdb {
     ///
     /// A queue for which `limits` gives its limits takes only what they allow, with the
     /// limit-aware variant of the script; the others use the plain one.
+    ///
+    /// `answers_wake` names the queue whose wake-up marker this call answers (a completion
+    /// that waited for the next task): if it takes all it wants and tasks remain pending,
+    /// the script wakes an idle server for them.
     pub(crate) async fn done_many<'l>(
         &self,
         msgs: &[&TaskMessage],
@@ -104,6 +108,7 @@ impl Rdb {
         limits: impl Fn(&str) -> Option<&'l QueueLimits>,
         lease_secs: i64,
         now: SystemTime,
+        answers_wake: Option<&str>,
     ) -> Result<(Vec<Result<()>>, Vec<Dequeued>)> {
         let mut by_queue: Vec<(&str, Vec<usize>)> = Vec::new();
         for (i, m) in msgs.iter().enumerate() {
@@ -143,18 +148,13 @@ impl Rdb {
                 args.push(msgs[i].id.as_bytes());
                 args.push(lock.as_bytes());
             }
-            cmds.push(evalsha(
-                script,
-                &[
-                    &qk.active(),
-                    &qk.lease(),
-                    &stats.processed,
-                    &qk.processed_total(),
-                    &qk.pending(),
-                    &qk.paused(),
-                ],
-                &args,
-            ));
+            let (active, lease, total) = (qk.active(), qk.lease(), qk.processed_total());
+            let (pending, paused) = (qk.pending(), qk.paused());
+            let wake = (answers_wake == Some(*queue)).then(|| qk.wake());
+            let mut keys: Vec<&str> =
+                vec![&active, &lease, &stats.processed, &total, &pending, &paused];
+            keys.extend(wake.as_deref());
+            cmds.push(evalsha(script, &keys, &args));
         }
         let replies = self
             .conn

@@ -119,6 +119,7 @@ async fn write_batch(
             Err(_) => break,
         }
     }
+    let woken = linger(shared, stop, rx, &mut batch).await;
     let msgs: Vec<&TaskMessage> = batch.iter().map(|i| &i.task.msg).collect();
     // Once the server stops taking tasks, nothing new is handed over.
     let taking = !stop.is_cancelled();
@@ -137,8 +138,16 @@ async fn write_batch(
     let limits = shared.limits();
     let res = shared
         .rdb
-        .done_many(&msgs, take, |q| limits.queue(q), lease_secs, now)
+        .done_many(
+            &msgs,
+            take,
+            |q| limits.queue(q),
+            lease_secs,
+            now,
+            woken.as_deref(),
+        )
         .await;
+    let failed = res.is_err();
     let (results, mut taken) = match res {
         Ok(r) => r,
         Err(e) => (
@@ -147,6 +156,10 @@ async fn write_batch(
         ),
     };
     let (count, handed_over) = (msgs.len(), taken.len());
+    if woken.is_some() && failed {
+        // The wake-up this call answered is lost with it: let the processor fetch.
+        shared.wake_processor.notify_one();
+    }
     metrics::record_completion_batch(count);
     log_event!(
         shared.log,
@@ -174,6 +187,62 @@ async fn write_batch(
     for d in taken {
         requeue(shared, &d).await;
     }
+}
+
+/// Holds a batch of lone completions while the processor is idle, until the next wake-up
+/// of their queue (returns the queue: the write then takes the new task and answers the
+/// wake-up), more completions of another kind, shutdown, or [`Config::completion_linger`]
+/// (see `linger`).
+///
+/// [`Config::completion_linger`]: super::Config::completion_linger
+async fn linger(
+    shared: &Shared,
+    stop: &CancellationToken,
+    rx: &mut mpsc::Receiver<Item>,
+    batch: &mut Vec<Item>,
+) -> Option<String> {
+    let wait = shared.config.completion_linger;
+    if wait.is_zero() || stop.is_cancelled() || !*shared.processor_idle.borrow() {
+        return None;
+    }
+    // Only completions that would take the next task of one queue gain from waiting.
+    let queue = batch[0].task.msg.queue.clone();
+    if !batch
+        .iter()
+        .all(|i| i.take_next && i.task.msg.queue == queue)
+    {
+        return None;
+    }
+    let mut claimed = shared.linger.offer(&queue);
+    let count = batch.len();
+    log_event!(
+        shared.log,
+        Debug,
+        { "task.queue" = &*queue, count },
+        "holding {count} completions of queue {queue:?} for its next task"
+    );
+    let deadline = tokio::time::sleep(wait);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut claimed => return Some(queue),
+            _ = stop.cancelled() => break,
+            _ = &mut deadline => break,
+            item = rx.recv() => match item {
+                Some(i) => {
+                    let same = i.take_next && i.task.msg.queue == queue;
+                    batch.push(i);
+                    if !same || batch.len() >= MAX_BATCH {
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    // A claim that raced the end of the wait still stands: the write takes its task.
+    (!shared.linger.withdraw()).then_some(queue)
 }
 
 /// Returns a task taken for a slot that cannot run it to the front of its queue.

@@ -21,6 +21,7 @@ mod healthcheck;
 mod heartbeat;
 mod janitor;
 mod limits;
+mod linger;
 mod outcome;
 mod priority;
 mod processor;
@@ -135,6 +136,7 @@ impl Server {
             redis_errors: RateLimited::new(std::time::Duration::from_secs(3)),
             wake_processor: tokio::sync::Notify::new(),
             processor_idle: tokio::sync::watch::Sender::new(false),
+            linger: linger::Linger::default(),
             wake_forwarder: tokio::sync::Notify::new(),
             limits: std::sync::RwLock::new(Arc::new(limits)),
             limits_changed: tokio::sync::Notify::new(),

@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub(crate) wake_processor: tokio::sync::Notify,
     /// Whether the processor is idle (every queue ran dry); the waker listens only then.
     pub(crate) processor_idle: tokio::sync::watch::Sender<bool>,
+    /// The completer's offer to take the next wake-up itself (see `linger`).
+    pub(crate) linger: super::linger::Linger,
     /// Wakes the forwarder when an earlier scheduled or retry task appears.
     pub(crate) wake_forwarder: tokio::sync::Notify,
     /// The fleet-wide limits in force (see `limits`).

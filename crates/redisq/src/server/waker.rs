@@ -50,7 +50,11 @@ pub(crate) async fn run(shared: Arc<Shared>, queues: Vec<String>, stop: Cancella
         match got {
             Ok(Some(queue)) => {
                 if *shared.processor_idle.borrow() {
-                    shared.wake_processor.notify_one();
+                    // A completer holding a lone completion of this queue takes the new task
+                    // in the same call (see `linger`); otherwise the processor fetches it.
+                    if !shared.linger.claim(&queue) {
+                        shared.wake_processor.notify_one();
+                    }
                 } else if let Err(e) = shared.rdb.wake_one(&queue).await {
                     shared.redis_error("could not hand a wake-up on", &e);
                 }

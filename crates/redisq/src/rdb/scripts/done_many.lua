@@ -16,6 +16,10 @@
 --         plus this (as in dequeue.lua), so every server agrees on them
 -- ARGV[6..] pairs: task id, unique lock key or "" (a lock key always carries the queue's
 --           hash tag, see keys.rs)
+-- KEYS[7] (optional) wake list, given when this call answers a wake-up (a completion that
+--         waited for the next task, see server/linger.rs): when it took all it wanted and
+--         tasks are still pending, one idle server is woken for them, as the enqueue that
+--         pushed the answered marker would have had the pending list been empty
 -- Returns {codes, taken}: one code per task (1 done, 0 when the task is not in the active
 -- list), and {id1, msg1, id2, msg2, ...} for the tasks taken.
 -- The active list is scanned from its tail, where the oldest tasks are (LREM -1).
@@ -98,5 +102,9 @@ if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
             end
         end
     end
+end
+if KEYS[7] and want > 0 and #taken == 2 * want and redis.call("LLEN", KEYS[5]) > 0
+    and redis.call("LLEN", KEYS[7]) == 0 then
+    redis.call("RPUSH", KEYS[7], "1")
 end
 return {codes, taken}
