@@ -76,6 +76,17 @@ impl RedisStats {
         }
     }
 
+    /// The sum of two servers' counters (the nodes of a Cluster).
+    pub(crate) fn plus(mut self, other: &RedisStats) -> RedisStats {
+        self.commands += other.commands;
+        self.cpu += other.cpu;
+        self.command_usec += other.command_usec;
+        for (k, v) in &other.per_command {
+            *self.per_command.entry(k.clone()).or_default() += v;
+        }
+        self
+    }
+
     /// Report fields: commands and CPU µs per task.
     pub(crate) fn per_task(&self, tasks: usize) -> serde_json::Value {
         let n = tasks.max(1) as f64;
