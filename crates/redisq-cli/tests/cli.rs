@@ -13,7 +13,7 @@ use redisq::{
     Client, Config, HandlerError, Inspector, ServeMux, Server, Task, TaskContext, TaskOption,
     parse_redis_uri,
 };
-use redisq_test_support::{RedisServer, free_port};
+use redisq_test_support::{RedisCluster, RedisServer, free_port};
 use serde_json::json;
 
 use common::{Cli, base64, ids, wait_until};
@@ -1271,6 +1271,37 @@ async fn bench_cluster_reports_every_master() {
     check_nodes(&e);
     for q in queues {
         assert_eq!(e["pending_per_queue"][q], 100, "{q}: {e}");
+    }
+
+    // An existing cluster, named by one node: the same placement, and no key left behind.
+    let cluster = RedisCluster::start();
+    let seed = cluster.urls()[1].clone();
+    let e = Cli::default()
+        .run(&[
+            "bench",
+            "enqueue",
+            "-n",
+            "30",
+            "--queues",
+            "emails,images,low",
+            "--cluster",
+            "--redis",
+            &seed,
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    check_nodes(&e);
+    assert_eq!(e["pending_per_queue"]["low"], 10);
+    let mut conn = cluster.connection().await;
+    for q in queues {
+        let left: i64 = redis::cmd("EXISTS")
+            .arg(format!("redisq-bench:{{{q}}}:pending"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{q} was cleaned up");
     }
 
     // Modes that read one server's INFO refuse --cluster.

@@ -109,7 +109,8 @@ impl RedisStats {
     }
 }
 
-/// Deletes every key of the benchmark's namespace (only used on a Redis given by URL).
+/// Deletes every key of the benchmark's namespace on one server (only used on a Redis given
+/// by URL).
 pub(crate) async fn delete_namespace(
     c: &mut MultiplexedConnection,
     namespace: &str,
@@ -125,7 +126,13 @@ pub(crate) async fn delete_namespace(
             .query_async(c)
             .await?;
         if !keys.is_empty() {
-            let _: () = redis::cmd("UNLINK").arg(&keys).query_async(c).await?;
+            // One UNLINK per key: on a Cluster node the keys are in several hash slots, and
+            // one command may only name keys of one.
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("UNLINK").arg(key).ignore();
+            }
+            let () = pipe.query_async(c).await?;
         }
         if next == 0 {
             return Ok(());
