@@ -97,7 +97,7 @@ pub(crate) struct BenchArgs {
     /// Queues with weights for `process`, e.g. `critical:6,default:3,low:1`: each queue is
     /// prefilled with N tasks and the run ends after N in all; reports each queue's share.
     /// With `--split`, the N tasks are split evenly over the queues and all drained. For
-    /// `enqueue`, queue names (weights are ignored): task i goes to queue i mod the count.
+    /// `enqueue`, queue names (weights are ignored): the N tasks are split evenly over them.
     #[arg(long)]
     pub(crate) queues: Option<String>,
     /// With `process --queues`: split the N tasks evenly over the queues and drain them all

@@ -39,9 +39,10 @@ fn queue_opts(queue: &str) -> Vec<TaskOption> {
     }
 }
 
-/// Enqueues `n` tasks from `producers` clients, in batches when `batch` is set. The tasks go
-/// round-robin over `queues`: producer p sends its i-th task (or batch) to queue
-/// `(p + i) mod queues`.
+/// Enqueues `n` tasks from `producers` clients, in batches when `batch` is set. The tasks are
+/// split evenly over `queues` (the counts differ by at most one), and each producer sends its
+/// part of every queue round-robin, one task (or batch) at a time, producer p starting at
+/// queue p.
 async fn fill(
     target: &Target,
     n: usize,
@@ -50,37 +51,36 @@ async fn fill(
     batch: Option<usize>,
     queues: &[String],
 ) -> Result<(), BoxError> {
+    let k = queues.len();
+    let even =
+        |total: usize, parts: usize, i: usize| total / parts + usize::from(i < total % parts);
     let opts: Arc<Vec<Vec<TaskOption>>> = Arc::new(queues.iter().map(|q| queue_opts(q)).collect());
     let mut jobs = Vec::new();
     for p in 0..producers {
-        let share = n / producers + usize::from(p < n % producers);
+        let mut left: Vec<usize> = (0..k).map(|q| even(even(n, k, q), producers, p)).collect();
         let c = client(target).await?;
         let opts = opts.clone();
         jobs.push(tokio::spawn(async move {
             let task = Task::new("bench", payload(size));
-            let k = opts.len();
-            match batch {
-                None => {
-                    for i in 0..share {
-                        c.enqueue_with(&task, opts[(p + i) % k].iter().cloned())
-                            .await?;
-                    }
-                }
-                Some(size) => {
-                    let (mut left, mut i) = (share, 0);
-                    while left > 0 {
-                        let m = left.min(size);
-                        let tasks = vec![task.clone(); m];
-                        for r in c
-                            .enqueue_batch(&tasks, opts[(p + i) % k].iter().cloned())
-                            .await
-                        {
-                            r?;
+            let mut q = p % k;
+            while left.iter().any(|l| *l > 0) {
+                if left[q] > 0 {
+                    let opt = opts[q].iter().cloned();
+                    match batch {
+                        None => {
+                            c.enqueue_with(&task, opt).await?;
+                            left[q] -= 1;
                         }
-                        left -= m;
-                        i += 1;
+                        Some(size) => {
+                            let m = left[q].min(size);
+                            for r in c.enqueue_batch(&vec![task.clone(); m], opt).await {
+                                r?;
+                            }
+                            left[q] -= m;
+                        }
                     }
                 }
+                q = (q + 1) % k;
             }
             Ok::<(), redisq::Error>(())
         }));
