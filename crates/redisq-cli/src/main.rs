@@ -70,12 +70,21 @@ enum Command {
 /// of tasks). There the global flags are shadowed by hidden copies without short names: clap
 /// does not propagate a global argument to a subcommand that has one with the same id, and a
 /// copy used anyway (`redisq bench --db 1`) reaches `Cli::conn` and is refused by `run`.
+/// `--cluster` alone is shown and honoured: `run` hands it to bench, which then runs on a
+/// Redis Cluster (see [`bench::BenchArgs::cluster`]).
 fn command() -> clap::Command {
     let cli = Cli::command();
     let shadows: Vec<Arg> = cli
         .get_arguments()
         .filter(|a| a.is_global_set() && a.get_id() != "redis")
-        .map(|a| a.clone().short(None).global(false).hide(true))
+        .map(|a| {
+            let a = a.clone().short(None).global(false);
+            if a.get_id() == "cluster" {
+                a.help(bench::CLUSTER_HELP)
+            } else {
+                a.hide(true)
+            }
+        })
         .collect();
     cli.mut_subcommand("bench", |bench| bench.args(shadows))
 }
@@ -104,8 +113,10 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> CliResult {
     let command = match cli.command {
-        Command::Bench(args) => {
-            if cli.conn.has_non_url_flags() {
+        Command::Bench(mut args) => {
+            let mut conn = cli.conn;
+            args.cluster = std::mem::take(&mut conn.cluster);
+            if conn.has_non_url_flags() {
                 return Err(CliError::usage(
                     "`redisq bench` takes only --redis URL (or REDISQ_URL) to say where Redis \
                      is; it always writes under the namespace redisq-bench",
@@ -180,6 +191,9 @@ mod tests {
         assert_eq!(b.n, 50);
         assert_eq!(b.redis.as_deref(), Some("redis://h"));
         assert_eq!(a.conn.db, None);
+        // bench's --cluster reaches `Cli::conn`, where `run` takes it for bench.
+        let a = parse(&["redisq", "bench", "process", "--cluster"]).unwrap();
+        assert!(a.conn.cluster);
     }
 
     #[test]

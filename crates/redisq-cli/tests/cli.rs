@@ -13,7 +13,7 @@ use redisq::{
     Client, Config, HandlerError, Inspector, ServeMux, Server, Task, TaskContext, TaskOption,
     parse_redis_uri,
 };
-use redisq_test_support::{RedisServer, free_port};
+use redisq_test_support::{RedisCluster, RedisServer, free_port};
 use serde_json::json;
 
 use common::{Cli, base64, ids, wait_until};
@@ -1227,6 +1227,88 @@ async fn bench_scale_modes_report_their_figures() {
         .run(&["bench", "process", "--queues", "a:0", "--redis", &url])
         .await
         .fails_with(1, "weight of at least 1");
+}
+
+#[tokio::test]
+async fn bench_cluster_reports_every_master() {
+    // `--cluster` without --redis: the bench starts its own 3-master cluster. The three
+    // queues hash to the three masters' slot ranges (emails 3728, images 9450, low 15214).
+    let queues = ["emails", "images", "low"];
+    let run = |args: &'static [&'static str]| async move {
+        let mut all = vec!["bench"];
+        all.extend(args);
+        all.extend(["--queues", "emails,images,low", "--cluster", "--json"]);
+        Cli::default().run(&all).await.ok().json()
+    };
+    let check_nodes = |report: &serde_json::Value| {
+        assert_eq!(report["cluster"], true);
+        let nodes = report["redis_nodes"].as_object().expect("redis_nodes");
+        assert_eq!(nodes.len(), 3, "{report}");
+        let mut held: Vec<String> = Vec::new();
+        for (addr, node) in nodes {
+            let q = node["queues"].as_array().expect("queues");
+            assert_eq!(q.len(), 1, "one queue per master: {addr} {q:?}");
+            held.push(q[0].as_str().expect("name").to_string());
+            assert!(node["redis_commands"].as_u64().expect("commands") > 0);
+            assert!(node["redis_cpu_us_per_task"].as_f64().expect("cpu") >= 0.0);
+        }
+        held.sort();
+        assert_eq!(held, queues);
+        // The total is the sum of the nodes.
+        let sum: u64 = nodes
+            .values()
+            .map(|n| n["redis_commands"].as_u64().unwrap())
+            .sum();
+        assert_eq!(report["redis"]["redis_commands"], sum);
+    };
+
+    let p = run(&["process", "-n", "300", "--concurrency", "10", "--split"]).await;
+    check_nodes(&p);
+    assert_eq!(p["tasks"], 300);
+    assert_eq!(p["tasks_processed"], 300);
+
+    let e = run(&["enqueue", "-n", "300", "--concurrency", "4"]).await;
+    check_nodes(&e);
+    for q in queues {
+        assert_eq!(e["pending_per_queue"][q], 100, "{q}: {e}");
+    }
+
+    // An existing cluster, named by one node: the same placement, and no key left behind.
+    let cluster = RedisCluster::start();
+    let seed = cluster.urls()[1].clone();
+    let e = Cli::default()
+        .run(&[
+            "bench",
+            "enqueue",
+            "-n",
+            "30",
+            "--queues",
+            "emails,images,low",
+            "--cluster",
+            "--redis",
+            &seed,
+            "--json",
+        ])
+        .await
+        .ok()
+        .json();
+    check_nodes(&e);
+    assert_eq!(e["pending_per_queue"]["low"], 10);
+    let mut conn = cluster.connection().await;
+    for q in queues {
+        let left: i64 = redis::cmd("EXISTS")
+            .arg(format!("redisq-bench:{{{q}}}:pending"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{q} was cleaned up");
+    }
+
+    // Modes that read one server's INFO refuse --cluster.
+    Cli::default()
+        .run(&["bench", "idle", "--cluster"])
+        .await
+        .fails_with(1, "enqueue and process modes only");
 }
 
 #[tokio::test]

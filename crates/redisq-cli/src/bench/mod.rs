@@ -4,8 +4,13 @@
 //! `INFO` before and after the measured part. Without `--redis` a private `redis-server` is
 //! started for the run. With `--redis` the benchmark writes under the key namespace
 //! `redisq-bench` only, and deletes those keys first.
+//!
+//! With `--cluster` the run talks to a Redis Cluster (a private 3-master one, or the one whose
+//! node `--redis` names) and reports the Redis cost of every master apart and in total.
 
 mod modes;
+mod nodes;
+mod private_cluster;
 mod private_redis;
 mod scale;
 mod stats;
@@ -15,8 +20,9 @@ use std::fmt;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use redisq::{RedisConnOpt, parse_redis_uri};
+use redisq::{RedisAddr, RedisClusterClientOpt, RedisConnOpt, parse_redis_uri};
 
+use self::private_cluster::PrivateCluster;
 use self::private_redis::PrivateRedis;
 pub(crate) use self::stats::RedisStats;
 
@@ -90,8 +96,18 @@ pub(crate) struct BenchArgs {
     pub(crate) seconds: u64,
     /// Queues with weights for `process`, e.g. `critical:6,default:3,low:1`: each queue is
     /// prefilled with N tasks and the run ends after N in all; reports each queue's share.
+    /// With `--split`, the N tasks are split evenly over the queues and all drained. For
+    /// `enqueue`, queue names (weights are ignored): the N tasks are split evenly over them.
     #[arg(long)]
     pub(crate) queues: Option<String>,
+    /// With `process --queues`: split the N tasks evenly over the queues and drain them all
+    /// (throughput to the last acknowledgement), instead of the weighted shares.
+    #[arg(long)]
+    pub(crate) split: bool,
+    /// Run on a Redis Cluster ([`CLUSTER_HELP`]). The flag is the global `--cluster`
+    /// connection flag, which `main` hands over (two flags cannot share the name).
+    #[arg(skip)]
+    pub(crate) cluster: bool,
     /// Strict priority instead of weighted (with `--queues`).
     #[arg(long)]
     pub(crate) strict: bool,
@@ -119,28 +135,58 @@ impl BenchArgs {
     }
 }
 
-/// The Redis a run talks to, and the private server if one was started.
+/// Help of `redisq bench --cluster`.
+pub(crate) const CLUSTER_HELP: &str = "Run on a Redis Cluster: without --redis, a private one \
+     of three masters (no replicas) is started; with --redis redis://[:PASSWORD@]HOST:PORT, \
+     that node's cluster is used. Redis cost is reported per master (enqueue, process only)";
+
+/// The Redis a run talks to, and the private server or cluster if one was started.
 pub(crate) struct Target {
     pub(crate) opt: RedisConnOpt,
+    /// The server, or a seed node of the Cluster.
     pub(crate) url: String,
+    /// A Redis Cluster (`--cluster`).
+    pub(crate) cluster: bool,
     _private: Option<PrivateRedis>,
+    _private_cluster: Option<PrivateCluster>,
 }
 
 impl Target {
-    async fn open(url: Option<&str>) -> Result<Target, BoxError> {
-        match url {
-            Some(u) => Ok(Target {
+    async fn open(url: Option<&str>, cluster: bool) -> Result<Target, BoxError> {
+        match (url, cluster) {
+            (Some(u), false) => Ok(Target {
                 opt: parse_redis_uri(u)?,
                 url: u.to_string(),
+                cluster,
                 _private: None,
+                _private_cluster: None,
             }),
-            None => {
+            (None, false) => {
                 let server = PrivateRedis::start().await?;
                 let url = server.url();
                 Ok(Target {
                     opt: parse_redis_uri(&url)?,
                     url,
+                    cluster,
                     _private: Some(server),
+                    _private_cluster: None,
+                })
+            }
+            (Some(u), true) => Ok(Target {
+                opt: RedisConnOpt::Cluster(cluster_opt(u)?),
+                url: u.to_string(),
+                cluster,
+                _private: None,
+                _private_cluster: None,
+            }),
+            (None, true) => {
+                let private = PrivateCluster::start().await?;
+                Ok(Target {
+                    opt: RedisConnOpt::Cluster(RedisClusterClientOpt::new(private.addrs())),
+                    url: private.seed_url(),
+                    cluster,
+                    _private: None,
+                    _private_cluster: Some(private),
                 })
             }
         }
@@ -155,6 +201,30 @@ impl Target {
     }
 }
 
+/// Cluster settings from the URL of one node (`redis://` or `rediss://`, no database).
+fn cluster_opt(url: &str) -> Result<RedisClusterClientOpt, BoxError> {
+    let RedisConnOpt::Standalone(node) = parse_redis_uri(url)? else {
+        return Err("--cluster --redis takes the redis:// URL of one node of the cluster".into());
+    };
+    let RedisAddr::Tcp { host, port } = &node.addr else {
+        return Err("--cluster --redis needs a TCP address, not a unix socket".into());
+    };
+    if node.db != 0 {
+        return Err("a Redis Cluster has only database 0".into());
+    }
+    let mut opt = RedisClusterClientOpt::new([format!("{host}:{port}")]);
+    if let Some(u) = &node.username {
+        opt = opt.username(u);
+    }
+    if let Some(p) = &node.password {
+        opt = opt.password(p);
+    }
+    if let Some(tls) = &node.tls {
+        opt = opt.tls(tls.clone());
+    }
+    Ok(opt)
+}
+
 pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
     if args.n == 0 || args.concurrency == 0 {
         return Err("-n and --concurrency must be at least 1".into());
@@ -167,18 +237,32 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
         .as_deref()
         .map(scale::parse_queues)
         .transpose()?;
-    if queues.is_some() && args.mode != Mode::Process {
-        return Err("--queues applies to the process mode only".into());
+    if queues.is_some() && !matches!(args.mode, Mode::Process | Mode::Enqueue) {
+        return Err("--queues applies to the process and enqueue modes only".into());
     }
-    let target = Target::open(args.redis.as_deref()).await?;
+    if args.split && (args.mode != Mode::Process || queues.is_none()) {
+        return Err("--split applies to process with --queues only".into());
+    }
+    if args.cluster && !matches!(args.mode, Mode::Process | Mode::Enqueue) {
+        return Err("--cluster supports the enqueue and process modes only".into());
+    }
+    let names: Vec<String> = match &queues {
+        Some(q) => q.iter().map(|(name, _)| name.clone()).collect(),
+        None => vec!["default".to_string()],
+    };
+    let target = Target::open(args.redis.as_deref(), args.cluster).await?;
     if args.redis.is_some() {
-        stats::delete_namespace(&mut target.raw().await?, NAMESPACE).await?;
+        nodes::Nodes::open(&target)
+            .await?
+            .delete_namespace(NAMESPACE)
+            .await?;
     }
     let report = match args.mode {
-        Mode::Enqueue => modes::enqueue(&args, &target).await?,
+        Mode::Enqueue => modes::enqueue(&args, &target, &names).await?,
         Mode::Process => match &queues {
-            Some(q) => scale::process_weighted(&args, &target, q).await?,
-            None => modes::process(&args, &target).await?,
+            Some(q) if !args.split => scale::process_weighted(&args, &target, q).await?,
+            Some(q) => modes::process(&args, &target, q).await?,
+            None => modes::process(&args, &target, &[("default".to_string(), 1)]).await?,
         },
         Mode::E2e => modes::e2e(&args, &target).await?,
         Mode::Idle => modes::idle(&args, &target).await?,
@@ -187,7 +271,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
         Mode::Memory => scale::memory(&args, &target).await?,
     };
     if args.redis.is_some() {
-        stats::delete_namespace(&mut target.raw().await?, NAMESPACE).await?;
+        nodes::Nodes::open(&target)
+            .await?
+            .delete_namespace(NAMESPACE)
+            .await?;
     }
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report)?)

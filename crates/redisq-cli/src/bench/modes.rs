@@ -8,6 +8,7 @@ use redisq::{Client, Config, Namespace, Server, Task, TaskContext, TaskOption};
 use serde_json::json;
 use tokio::sync::{Mutex, oneshot};
 
+use super::nodes::{self, Nodes};
 use super::{BenchArgs, BoxError, NAMESPACE, RedisStats, Target, secs};
 
 pub(crate) async fn client(target: &Target) -> Result<Client, BoxError> {
@@ -28,37 +29,58 @@ pub(crate) fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Enqueues `n` tasks from `producers` clients, in batches when `batch` is set.
+/// The options that put a task in `queue` (none for `default`, the queue tasks go to
+/// anyway).
+fn queue_opts(queue: &str) -> Vec<TaskOption> {
+    if queue == "default" {
+        Vec::new()
+    } else {
+        vec![TaskOption::queue(queue)]
+    }
+}
+
+/// Enqueues `n` tasks from `producers` clients, in batches when `batch` is set. The tasks are
+/// split evenly over `queues` (the counts differ by at most one), and each producer sends its
+/// part of every queue round-robin, one task (or batch) at a time, producer p starting at
+/// queue p.
 async fn fill(
     target: &Target,
     n: usize,
     producers: usize,
     size: usize,
     batch: Option<usize>,
+    queues: &[String],
 ) -> Result<(), BoxError> {
+    let k = queues.len();
+    let even =
+        |total: usize, parts: usize, i: usize| total / parts + usize::from(i < total % parts);
+    let opts: Arc<Vec<Vec<TaskOption>>> = Arc::new(queues.iter().map(|q| queue_opts(q)).collect());
     let mut jobs = Vec::new();
     for p in 0..producers {
-        let share = n / producers + usize::from(p < n % producers);
+        let mut left: Vec<usize> = (0..k).map(|q| even(even(n, k, q), producers, p)).collect();
         let c = client(target).await?;
+        let opts = opts.clone();
         jobs.push(tokio::spawn(async move {
             let task = Task::new("bench", payload(size));
-            match batch {
-                None => {
-                    for _ in 0..share {
-                        c.enqueue(&task).await?;
-                    }
-                }
-                Some(k) => {
-                    let mut left = share;
-                    while left > 0 {
-                        let m = left.min(k);
-                        let tasks = vec![task.clone(); m];
-                        for r in c.enqueue_batch(&tasks, []).await {
-                            r?;
+            let mut q = p % k;
+            while left.iter().any(|l| *l > 0) {
+                if left[q] > 0 {
+                    let opt = opts[q].iter().cloned();
+                    match batch {
+                        None => {
+                            c.enqueue_with(&task, opt).await?;
+                            left[q] -= 1;
                         }
-                        left -= m;
+                        Some(size) => {
+                            let m = left[q].min(size);
+                            for r in c.enqueue_batch(&vec![task.clone(); m], opt).await {
+                                r?;
+                            }
+                            left[q] -= m;
+                        }
                     }
                 }
+                q = (q + 1) % k;
             }
             Ok::<(), redisq::Error>(())
         }));
@@ -69,25 +91,62 @@ async fn fill(
     Ok(())
 }
 
+/// Each queue with the index of the node holding it (its `pending` list decides: all of a
+/// queue's keys share the hash tag `{queue}`).
+async fn placement(nodes: &mut Nodes, queues: &[String]) -> Result<Vec<(String, usize)>, BoxError> {
+    let mut out = Vec::with_capacity(queues.len());
+    for q in queues {
+        let node = nodes
+            .node_of(&format!("{NAMESPACE}:{{{q}}}:pending"))
+            .await?;
+        out.push((q.clone(), node));
+    }
+    Ok(out)
+}
+
 pub(crate) async fn enqueue(
     args: &BenchArgs,
     target: &Target,
+    queues: &[String],
 ) -> Result<serde_json::Value, BoxError> {
-    let mut raw = target.raw().await?;
-    let before = RedisStats::read(&mut raw).await?;
+    let mut nodes = Nodes::open(target).await?;
+    let placed = placement(&mut nodes, queues).await?;
+    let before = nodes.stats().await?;
     let started = Instant::now();
-    fill(target, args.n, args.concurrency, args.payload, args.batch).await?;
+    fill(
+        target,
+        args.n,
+        args.concurrency,
+        args.payload,
+        args.batch,
+        queues,
+    )
+    .await?;
     let elapsed = started.elapsed();
-    let delta = RedisStats::read(&mut raw).await?.since(&before);
+    let deltas = nodes::since(&nodes.stats().await?, &before);
+    let (redis, per_node) = nodes::report(&nodes, &deltas, &placed, args.n);
+    // What landed where (read after the measured part).
+    let mut pending = serde_json::Map::new();
+    for (q, node) in &placed {
+        let len: u64 = redis::cmd("LLEN")
+            .arg(format!("{NAMESPACE}:{{{q}}}:pending"))
+            .query_async(nodes.conn(*node))
+            .await?;
+        pending.insert(q.clone(), json!(len));
+    }
     Ok(json!({
         "mode": "enqueue",
+        "cluster": target.cluster,
         "tasks": args.n,
+        "queues": queues,
         "producers": args.concurrency,
         "payload_bytes": args.payload,
         "batch": args.batch,
         "seconds": secs(elapsed),
         "tasks_per_second": args.n as f64 / secs(elapsed),
-        "redis": delta.per_task(args.n),
+        "pending_per_queue": pending,
+        "redis": redis,
+        "redis_nodes": per_node,
     }))
 }
 
@@ -98,19 +157,26 @@ pub(crate) fn bench_config(concurrency: usize) -> Config {
         .log_level(redisq::LogLevel::Warn)
 }
 
+/// Prefills N tasks (spread over `queues`, untimed), then drains them all with one server
+/// of concurrency C that serves those queues with their weights; the time runs to the last
+/// acknowledgement, when the queues' `processed` counters add up to N.
 pub(crate) async fn process(
     args: &BenchArgs,
     target: &Target,
+    queues: &[(String, u32)],
 ) -> Result<serde_json::Value, BoxError> {
+    let names: Vec<String> = queues.iter().map(|(q, _)| q.clone()).collect();
     fill(
         target,
         args.n,
         4,
         args.payload,
         Some(args.batch.unwrap_or(1000)),
+        &names,
     )
     .await?;
-    let mut raw = target.raw().await?;
+    let mut nodes = Nodes::open(target).await?;
+    let placed = placement(&mut nodes, &names).await?;
     let n = args.n;
     let count = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = oneshot::channel::<Instant>();
@@ -129,36 +195,59 @@ pub(crate) async fn process(
             }
         }
     };
-    let server = Server::new(target.opt.clone(), bench_config(args.concurrency)).await?;
-    let before = RedisStats::read(&mut raw).await?;
+    let mut config = bench_config(args.concurrency);
+    if names != ["default"] {
+        config = config.queues(queues.iter().cloned());
+    }
+    let server = Server::new(target.opt.clone(), config).await?;
+    let before = nodes.stats().await?;
     let started = Instant::now();
     server.start(handler).await?;
     let last_call = rx.await?;
-    // The last acknowledgement: the processed counter reaches n.
-    let key = format!("{NAMESPACE}:{{default}}:processed");
-    let mut polls = 0u64;
-    loop {
-        let done: Option<u64> = redis::cmd("GET").arg(&key).query_async(&mut raw).await?;
-        polls += 1;
-        if done.unwrap_or(0) >= n as u64 {
-            break;
+    // The last acknowledgement: the processed counters add up to n. Each GET goes to the
+    // node holding the counter, and is taken out of that node's command count.
+    let mut polls = vec![0u64; nodes.len()];
+    let processed = loop {
+        let mut done = 0u64;
+        for (q, node) in &placed {
+            let key = format!("{NAMESPACE}:{{{q}}}:processed");
+            let count: Option<u64> = redis::cmd("GET")
+                .arg(&key)
+                .query_async(nodes.conn(*node))
+                .await?;
+            polls[*node] += 1;
+            done += count.unwrap_or(0);
+        }
+        if done >= n as u64 {
+            break done;
         }
         tokio::time::sleep(Duration::from_micros(500)).await;
-    }
+    };
     let last_ack = started.elapsed();
-    let mut delta = RedisStats::read(&mut raw).await?.since(&before);
-    delta.commands = delta.commands.saturating_sub(polls);
+    let mut deltas = nodes::since(&nodes.stats().await?, &before);
+    for (d, p) in deltas.iter_mut().zip(&polls) {
+        d.commands = d.commands.saturating_sub(*p);
+        if let Some(get) = d.per_command.get_mut("get") {
+            *get = get.saturating_sub(*p);
+        }
+    }
     server.shutdown().await;
     let to_call = last_call.duration_since(started);
+    let (redis, per_node) = nodes::report(&nodes, &deltas, &placed, n);
     Ok(json!({
         "mode": "process",
+        "cluster": target.cluster,
         "tasks": n,
+        // The queues' `processed` counters at the end: n unless a task ran twice.
+        "tasks_processed": processed,
+        "queues": names,
         "concurrency": args.concurrency,
         "payload_bytes": args.payload,
         "seconds_to_last_handler_call": secs(to_call),
         "seconds_to_last_ack": secs(last_ack),
         "tasks_per_second": n as f64 / secs(last_ack),
-        "redis": delta.per_task(n),
+        "redis": redis,
+        "redis_nodes": per_node,
     }))
 }
 

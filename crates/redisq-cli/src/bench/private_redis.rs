@@ -29,6 +29,18 @@ const PORT_ATTEMPTS: usize = 3;
 /// Receives the server's stdout and stderr (it logs to stdout), for error messages.
 const LOG_FILE: &str = "redis.log";
 
+/// What the server is started as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Standalone,
+    /// A node of a Redis Cluster (`--cluster-enabled yes`), whose cluster bus listens on the
+    /// port plus 10,000.
+    ClusterNode,
+}
+
+/// Cluster nodes use ports up to this one, so that the bus port (`port + 10000`) exists.
+const MAX_CLUSTER_PORT: u16 = 55_000;
+
 /// A running private `redis-server`.
 #[derive(Debug)]
 pub(crate) struct PrivateRedis {
@@ -48,12 +60,22 @@ enum StartError {
 impl PrivateRedis {
     /// Starts `redis-server` and waits until it answers.
     pub(crate) async fn start() -> Result<PrivateRedis, BoxError> {
-        PrivateRedis::start_program(OsStr::new(PROGRAM)).await
+        PrivateRedis::start_program(OsStr::new(PROGRAM), Kind::Standalone).await
     }
 
-    async fn start_program(program: &OsStr) -> Result<PrivateRedis, BoxError> {
+    /// Starts a `redis-server` with cluster mode on and no slots yet (see
+    /// [`super::private_cluster`]), and waits until it answers.
+    pub(crate) async fn start_cluster_node() -> Result<PrivateRedis, BoxError> {
+        PrivateRedis::start_program(OsStr::new(PROGRAM), Kind::ClusterNode).await
+    }
+
+    async fn start_program(program: &OsStr, kind: Kind) -> Result<PrivateRedis, BoxError> {
         for _ in 0..PORT_ATTEMPTS {
-            let mut server = PrivateRedis::spawn(program, free_port()?)?;
+            let port = match kind {
+                Kind::Standalone => free_port()?,
+                Kind::ClusterNode => free_cluster_port()?,
+            };
+            let mut server = PrivateRedis::spawn(program, port, kind)?;
             match server.wait_ready().await {
                 Ok(()) => return Ok(server),
                 // Dropping `server` kills it and removes its directory.
@@ -69,10 +91,30 @@ impl PrivateRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn spawn(program: &OsStr, port: u16) -> Result<PrivateRedis, BoxError> {
+    /// The port the server listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn spawn(program: &OsStr, port: u16, kind: Kind) -> Result<PrivateRedis, BoxError> {
         let dir = tempfile::Builder::new().prefix("redisq-bench-").tempdir()?;
         let log = File::create(dir.path().join(LOG_FILE))?;
-        let child = Command::new(program)
+        let mut command = Command::new(program);
+        if kind == Kind::ClusterNode {
+            // The node configuration is written relative to `--dir`, into the temporary
+            // directory. Nodes announce the loopback address they listen on.
+            command.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "5000",
+                "--cluster-announce-ip",
+                "127.0.0.1",
+            ]);
+        }
+        let child = command
             // Loopback only: the server has no password.
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             // No RDB snapshots or AOF: there is nothing to keep, and background saves would
@@ -181,6 +223,22 @@ fn free_port() -> io::Result<u16> {
         .port())
 }
 
+/// A free port for a cluster node: at most [`MAX_CLUSTER_PORT`], with its bus port
+/// (`port + 10000`) free as well.
+fn free_cluster_port() -> io::Result<u16> {
+    for _ in 0..1000 {
+        let port = free_port()?;
+        if port <= MAX_CLUSTER_PORT
+            && TcpListener::bind((Ipv4Addr::LOCALHOST, port + 10_000)).is_ok()
+        {
+            return Ok(port);
+        }
+    }
+    Err(io::Error::other(format!(
+        "no free port pair (port, port + 10000) at or below {MAX_CLUSTER_PORT}"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::TcpStream;
@@ -214,7 +272,8 @@ mod tests {
     #[tokio::test]
     async fn a_port_in_use_is_reported_as_taken() {
         let first = PrivateRedis::start().await.expect("start redis-server");
-        let mut second = PrivateRedis::spawn(OsStr::new(PROGRAM), first.port).unwrap();
+        let mut second =
+            PrivateRedis::spawn(OsStr::new(PROGRAM), first.port, Kind::Standalone).unwrap();
         // Either the second server fails to bind, or the first one answers for it.
         assert!(matches!(
             second.wait_ready().await,
@@ -224,16 +283,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_program_is_named() {
-        let err = PrivateRedis::start_program(OsStr::new("redisq-no-such-redis-server"))
-            .await
-            .unwrap_err();
+        let err = PrivateRedis::start_program(
+            OsStr::new("redisq-no-such-redis-server"),
+            Kind::Standalone,
+        )
+        .await
+        .unwrap_err();
         assert!(err.to_string().contains("was not found"), "{err}");
     }
 
     #[tokio::test]
     async fn a_program_that_exits_is_reported() {
         // `false` ignores the arguments and exits at once.
-        let err = PrivateRedis::start_program(OsStr::new("false"))
+        let err = PrivateRedis::start_program(OsStr::new("false"), Kind::Standalone)
             .await
             .unwrap_err();
         assert!(err.to_string().contains("exited at start-up"), "{err}");

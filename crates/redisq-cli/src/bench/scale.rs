@@ -13,6 +13,7 @@ use tokio::sync::{Notify, oneshot};
 use super::modes::{
     bench_config, client, enqueue_at_rate, latency_report, payload, recording_handler,
 };
+use super::nodes::{self, Nodes};
 use super::{BenchArgs, BoxError, NAMESPACE, RedisStats, Target, secs};
 
 /// Parses `name:weight,name:weight` (a name alone weighs 1).
@@ -126,14 +127,22 @@ pub(crate) async fn process_weighted(
         .queues(queues.iter().cloned())
         .strict_priority(args.strict);
     let server = Server::new(target.opt.clone(), config).await?;
-    let mut raw = target.raw().await?;
-    let before = RedisStats::read(&mut raw).await?;
+    let mut nodes = Nodes::open(target).await?;
+    let mut placed = Vec::with_capacity(queues.len());
+    for (q, _) in queues {
+        let node = nodes
+            .node_of(&format!("{NAMESPACE}:{{{q}}}:pending"))
+            .await?;
+        placed.push((q.clone(), node));
+    }
+    let before = nodes.stats().await?;
     let started = Instant::now();
     server.start(handler).await?;
     rx.await?;
     let to_call = started.elapsed();
-    let delta = RedisStats::read(&mut raw).await?.since(&before);
+    let deltas = nodes::since(&nodes.stats().await?, &before);
     server.shutdown().await;
+    let (redis, per_node) = nodes::report(&nodes, &deltas, &placed, n);
     let weight_sum: u32 = queues.iter().map(|(_, w)| w).sum();
     let shares: serde_json::Map<String, serde_json::Value> = queues
         .iter()
@@ -160,7 +169,8 @@ pub(crate) async fn process_weighted(
         "seconds_to_last_handler_call": secs(to_call),
         "tasks_per_second": n as f64 / secs(to_call),
         "shares": shares,
-        "redis": delta.per_task(n),
+        "redis": redis,
+        "redis_nodes": per_node,
     }))
 }
 

@@ -76,6 +76,17 @@ impl RedisStats {
         }
     }
 
+    /// The sum of two servers' counters (the nodes of a Cluster).
+    pub(crate) fn plus(mut self, other: &RedisStats) -> RedisStats {
+        self.commands += other.commands;
+        self.cpu += other.cpu;
+        self.command_usec += other.command_usec;
+        for (k, v) in &other.per_command {
+            *self.per_command.entry(k.clone()).or_default() += v;
+        }
+        self
+    }
+
     /// Report fields: commands and CPU µs per task.
     pub(crate) fn per_task(&self, tasks: usize) -> serde_json::Value {
         let n = tasks.max(1) as f64;
@@ -98,7 +109,8 @@ impl RedisStats {
     }
 }
 
-/// Deletes every key of the benchmark's namespace (only used on a Redis given by URL).
+/// Deletes every key of the benchmark's namespace on one server (only used on a Redis given
+/// by URL).
 pub(crate) async fn delete_namespace(
     c: &mut MultiplexedConnection,
     namespace: &str,
@@ -114,7 +126,13 @@ pub(crate) async fn delete_namespace(
             .query_async(c)
             .await?;
         if !keys.is_empty() {
-            let _: () = redis::cmd("UNLINK").arg(&keys).query_async(c).await?;
+            // One UNLINK per key: on a Cluster node the keys are in several hash slots, and
+            // one command may only name keys of one.
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("UNLINK").arg(key).ignore();
+            }
+            let () = pipe.query_async(c).await?;
         }
         if next == 0 {
             return Ok(());
