@@ -9,11 +9,12 @@
 //! server needs about one call per task batch instead of two.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::linger;
 use super::state::{ActiveTask, Shared};
 use crate::core::time;
 use crate::error::{Error, Kind, Result};
@@ -89,6 +90,7 @@ pub(crate) async fn run(
     stop: CancellationToken,
 ) {
     let mut rx = queue.rx.lock().await;
+    let mut record = linger::Record::default();
     loop {
         let first = tokio::select! {
             item = rx.recv() => match item {
@@ -97,12 +99,12 @@ pub(crate) async fn run(
             },
             _ = done.cancelled() => break,
         };
-        write_batch(&shared, &stop, &mut rx, first).await;
+        write_batch(&shared, &stop, &mut rx, first, &mut record).await;
     }
     // Workers wait for their outcome before they finish, so nothing should be left; write
     // whatever is, to be safe.
     while let Ok(item) = rx.try_recv() {
-        write_batch(&shared, &stop, &mut rx, item).await;
+        write_batch(&shared, &stop, &mut rx, item, &mut record).await;
     }
 }
 
@@ -111,6 +113,7 @@ async fn write_batch(
     stop: &CancellationToken,
     rx: &mut mpsc::Receiver<Item>,
     first: Item,
+    record: &mut linger::Record,
 ) {
     let mut batch = vec![first];
     while batch.len() < MAX_BATCH {
@@ -119,7 +122,7 @@ async fn write_batch(
             Err(_) => break,
         }
     }
-    let woken = linger(shared, stop, rx, &mut batch).await;
+    let woken = linger(shared, stop, rx, &mut batch, record).await;
     let msgs: Vec<&TaskMessage> = batch.iter().map(|i| &i.task.msg).collect();
     // Once the server stops taking tasks, nothing new is handed over.
     let taking = !stop.is_cancelled();
@@ -194,15 +197,20 @@ async fn write_batch(
 /// wake-up), more completions of another kind, shutdown, or [`Config::completion_linger`]
 /// (see `linger`).
 ///
-/// [`Config::completion_linger`]: super::Config::completion_linger
+/// [`Config::completion_linger`]: crate::Config::completion_linger
 async fn linger(
     shared: &Shared,
     stop: &CancellationToken,
     rx: &mut mpsc::Receiver<Item>,
     batch: &mut Vec<Item>,
+    record: &mut linger::Record,
 ) -> Option<String> {
     let wait = shared.config.completion_linger;
-    if wait.is_zero() || stop.is_cancelled() || !*shared.processor_idle.borrow() {
+    if wait.is_zero()
+        || stop.is_cancelled()
+        || !*shared.processor_idle.borrow()
+        || !record.worth_waiting(Instant::now())
+    {
         return None;
     }
     // Only completions that would take the next task of one queue gain from waiting.
@@ -223,12 +231,19 @@ async fn linger(
     );
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
+    let mut expired = false;
     loop {
         tokio::select! {
             biased;
-            _ = &mut claimed => return Some(queue),
+            _ = &mut claimed => {
+                record.note(true, Instant::now());
+                return Some(queue);
+            }
             _ = stop.cancelled() => break,
-            _ = &mut deadline => break,
+            _ = &mut deadline => {
+                expired = true;
+                break;
+            }
             item = rx.recv() => match item {
                 Some(i) => {
                     let same = i.take_next && i.task.msg.queue == queue;
@@ -242,7 +257,11 @@ async fn linger(
         }
     }
     // A claim that raced the end of the wait still stands: the write takes its task.
-    (!shared.linger.withdraw()).then_some(queue)
+    let answered = !shared.linger.withdraw();
+    if answered || expired {
+        record.note(answered, Instant::now());
+    }
+    answered.then_some(queue)
 }
 
 /// Returns a task taken for a slot that cannot run it to the front of its queue.
