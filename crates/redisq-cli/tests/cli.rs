@@ -1222,6 +1222,19 @@ async fn bench_scale_modes_report_their_figures() {
             .expect("rss")
             > 0
     );
+    // The floor: every kind of call is counted once per call (the enqueue's script runs 4
+    // commands), with its CPU.
+    let fl = run(vec!["floor", "-n", "50", "--rate", "500"]).await;
+    assert_eq!(fl["calls"], 50);
+    for (kind, commands) in [
+        ("ping", 1.0),
+        ("noop_script", 1.0),
+        ("enqueue_without_server", 4.0),
+    ] {
+        let per_call = fl[kind]["redis_commands_per_task"].as_f64().expect(kind);
+        assert!((per_call - commands).abs() < 0.1, "{kind}: {per_call}");
+        assert!(fl[kind]["redis_cpu_us_per_task"].as_f64().expect(kind) > 0.0);
+    }
     // Bad --queues is a usage error, not a panic.
     Cli::default()
         .run(&["bench", "process", "--queues", "a:0", "--redis", &url])

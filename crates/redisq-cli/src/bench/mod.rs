@@ -8,6 +8,7 @@
 //! With `--cluster` the run talks to a Redis Cluster (a private 3-master one, or the one whose
 //! node `--redis` names) and reports the Redis cost of every master apart and in total.
 
+mod floor;
 mod modes;
 mod nodes;
 mod private_cluster;
@@ -50,6 +51,9 @@ pub(crate) enum Mode {
     /// Redis memory per pending and per retained completed task; the worker's RSS with C
     /// tasks active at once.
     Memory,
+    /// Redis CPU per call when N calls trickle in at rate R (PING, a no-op script, an
+    /// enqueue with no server): the floor under `e2e`'s cost per task.
+    Floor,
 }
 
 impl fmt::Display for Mode {
@@ -62,6 +66,7 @@ impl fmt::Display for Mode {
             Mode::Scheduled => "scheduled",
             Mode::Fleet => "fleet",
             Mode::Memory => "memory",
+            Mode::Floor => "floor",
         })
     }
 }
@@ -269,6 +274,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), BoxError> {
         Mode::Scheduled => modes::scheduled(&args, &target).await?,
         Mode::Fleet => scale::fleet(&args, &target).await?,
         Mode::Memory => scale::memory(&args, &target).await?,
+        Mode::Floor => floor::floor(&args, &target).await?,
     };
     if args.redis.is_some() {
         nodes::Nodes::open(&target)
