@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Env, fast_config, recv, wait_until};
+use common::{Env, command_calls, fast_config, recv, wait_until};
 use redisq::{Config, LogLevel, Logger, Server, Task, TaskContext, TaskOption};
 use tokio::sync::{Barrier, mpsc};
 
@@ -35,19 +35,14 @@ fn config(linger: Duration, holds: mpsc::UnboundedSender<String>) -> Config {
         .logger(HoldLog(holds))
 }
 
-/// `RPOP` calls so far: every call that takes tasks pops the pending list (once per task
-/// taken, and once more when it asked for more than it found).
-async fn rpop_calls(env: &Env) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut env.conn().await)
+/// A started server whose handler succeeds at once.
+async fn noop_server(env: &Env, config: Config) -> Server {
+    let server = Server::new(env.opt(), config).await.expect("server");
+    server
+        .start(|_c: TaskContext, _t: Task| async { Ok(()) })
         .await
-        .expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_rpop:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+        .expect("start");
+    server
 }
 
 async fn enqueue(env: &Env, id: &str) {
@@ -96,7 +91,7 @@ async fn a_held_completion_is_written_by_the_call_that_takes_the_next_task() {
         exists(&env, "t1").await,
         "t1's completion is held, not written"
     );
-    let before = rpop_calls(&env).await;
+    let before = command_calls(&env, "rpop").await;
     enqueue(&env, "t2").await;
     assert_eq!(recv(&mut started).await, "t2");
     assert!(
@@ -105,7 +100,7 @@ async fn a_held_completion_is_written_by_the_call_that_takes_the_next_task() {
     );
     // One call took t2 and found it at once; a completion written alone would have popped
     // the empty list for its hand-over, and a separate fetch would pop again.
-    assert_eq!(rpop_calls(&env).await - before, 1);
+    assert_eq!(command_calls(&env, "rpop").await - before, 1);
     let processed = common::counter(&env.conn().await, "asynq:{default}:processed").await;
     assert_eq!(processed, Some(1));
     server.shutdown().await;
@@ -119,13 +114,7 @@ async fn a_held_completion_is_written_by_the_call_that_takes_the_next_task() {
 async fn a_held_completion_is_written_alone_when_nothing_arrives() {
     let env = Env::start().await;
     let (hold_tx, mut holds) = mpsc::unbounded_channel();
-    let server = Server::new(env.opt(), config(Duration::from_millis(50), hold_tx))
-        .await
-        .expect("server");
-    server
-        .start(|_c: TaskContext, _t: Task| async { Ok(()) })
-        .await
-        .expect("start");
+    let server = noop_server(&env, config(Duration::from_millis(50), hold_tx)).await;
     enqueue(&env, "t1").await;
     recv(&mut holds).await;
     wait_until("t1 completed once the wait ran out", || async {
@@ -192,13 +181,7 @@ async fn a_burst_answered_by_a_held_completion_reaches_every_idle_slot() {
 async fn shutdown_writes_a_held_completion_at_once() {
     let env = Env::start().await;
     let (hold_tx, mut holds) = mpsc::unbounded_channel();
-    let server = Server::new(env.opt(), config(Duration::from_secs(1), hold_tx))
-        .await
-        .expect("server");
-    server
-        .start(|_c: TaskContext, _t: Task| async { Ok(()) })
-        .await
-        .expect("start");
+    let server = noop_server(&env, config(Duration::from_secs(1), hold_tx)).await;
     enqueue(&env, "t1").await;
     recv(&mut holds).await;
     assert!(exists(&env, "t1").await, "t1's completion is held");

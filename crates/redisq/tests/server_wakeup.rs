@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::{Env, fast_config, wait_until};
+use common::{Env, command_calls, fast_config, wait_until};
 use redisq::{Config, Inspector, Server, Task, TaskContext};
 use tokio::sync::{Notify, mpsc};
 
@@ -26,20 +26,6 @@ async fn blocked_on_wake(env: &Env) -> usize {
 /// tasks quickly.
 fn wake_only_config() -> Config {
     fast_config().task_check_interval(Duration::from_secs(120))
-}
-
-/// `RPOP` calls so far: every dequeue attempt pops the pending list once.
-async fn rpop_calls(env: &Env) -> u64 {
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut env.conn().await)
-        .await
-        .expect("info");
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_rpop:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -70,7 +56,7 @@ async fn each_arrival_at_an_idle_fleet_wakes_one_server() {
         blocked_on_wake(&env).await >= SERVERS
     })
     .await;
-    let before = rpop_calls(&env).await;
+    let before = command_calls(&env, "rpop").await;
     for i in 0..TASKS {
         env.client
             .enqueue(&Task::new("t", i.to_string()))
@@ -87,7 +73,7 @@ async fn each_arrival_at_an_idle_fleet_wakes_one_server() {
         })
         .await;
     }
-    let attempts = rpop_calls(&env).await - before;
+    let attempts = command_calls(&env, "rpop").await - before;
     // One woken server makes at most a few dequeue attempts per task (the fetch, the
     // completion's hand-over, the fetch that finds the queue dry); waking every server would
     // make at least SERVERS per task.

@@ -345,3 +345,20 @@ pub fn never_finishing(
         }
     }
 }
+
+/// Calls of one command so far (`INFO commandstats`; commands run inside scripts included),
+/// e.g. `rpop`: every call that takes tasks pops the pending list.
+#[allow(dead_code)]
+pub async fn command_calls(env: &Env, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut env.conn().await)
+        .await
+        .expect("info");
+    let prefix = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
