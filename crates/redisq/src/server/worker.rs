@@ -236,7 +236,10 @@ impl Workers {
             } else {
                 Outcome::Canceled
             },
-            _ = tokio::time::sleep(remaining) => Outcome::Failure(HandlerError::msg(DEADLINE_EXCEEDED)),
+            // Made on first poll: a handler that finishes at once costs no timer.
+            _ = async { tokio::time::sleep(remaining).await } => {
+                Outcome::Failure(HandlerError::msg(DEADLINE_EXCEEDED))
+            }
         };
         // The attempt is over: tell the handler; its future is dropped on return, so a retry
         // never runs beside it.
