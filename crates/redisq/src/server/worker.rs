@@ -79,7 +79,7 @@ impl Workers {
         let msg = match decode_task_message_shared(d.msg.clone()) {
             Ok(m) => m,
             Err(e) => {
-                self.archive_corrupt(&d, &e).await;
+                Box::pin(self.archive_corrupt(&d, &e)).await;
                 return None;
             }
         };
@@ -104,7 +104,7 @@ impl Workers {
         // A flow parent reads its children's outcomes before it runs; a read that fails fails
         // the attempt (it is retried), so a handler never sees a partial list.
         let (children, children_err) = if flow::is_parent(&active.msg.headers) {
-            match self.child_results(&active.msg.queue, &active.msg.id).await {
+            match Box::pin(self.child_results(&active.msg.queue, &active.msg.id)).await {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             }
@@ -358,7 +358,13 @@ impl Workers {
             return;
         };
         let shared = &self.shared;
-        let res = tokio::time::timeout(remaining, op.apply(shared, &shared.rdb, &active.msg)).await;
+        // Boxed: the Redis calls of every transition are large futures, and keeping them out
+        // of line keeps the worker's own future (moved on each task) small.
+        let res = Box::pin(tokio::time::timeout(
+            remaining,
+            op.apply(shared, &shared.rdb, &active.msg),
+        ))
+        .await;
         self.record(active, op, remaining, res);
     }
 
