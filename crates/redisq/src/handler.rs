@@ -307,13 +307,11 @@ impl fmt::Debug for Data {
 /// cancellation signal, shared data and the result writer.
 #[derive(Clone)]
 pub struct TaskContext {
-    pub(crate) id: String,
-    pub(crate) queue: String,
     pub(crate) retry_count: u32,
     pub(crate) max_retry: u32,
     pub(crate) deadline: SystemTime,
-    pub(crate) cancel: CancellationToken,
     pub(crate) data: Data,
+    /// The task's ID, queue and cancellation signal live in the writer (one copy each).
     pub(crate) writer: ResultWriter,
     /// The finished children of a flow parent (`None` for every other task, which so pays
     /// no allocation).
@@ -323,12 +321,12 @@ pub struct TaskContext {
 impl TaskContext {
     /// The task ID (asynq's `GetTaskID`).
     pub fn task_id(&self) -> &str {
-        &self.id
+        &self.writer.id
     }
 
     /// The queue (asynq's `GetQueueName`).
     pub fn queue(&self) -> &str {
-        &self.queue
+        &self.writer.queue
     }
 
     /// How many times the task was retried before this attempt (asynq's `GetRetryCount`).
@@ -349,12 +347,12 @@ impl TaskContext {
     /// Completes when the attempt is cancelled: deadline passed, `CancelProcessing`, lease
     /// lost, or server shutdown.
     pub async fn cancelled(&self) {
-        self.cancel.cancelled().await
+        self.writer.cancel.cancelled().await
     }
 
     /// Whether the attempt was cancelled.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.writer.cancel.is_cancelled()
     }
 
     /// Shared data of type `T` set with `Config::data`.
@@ -409,7 +407,7 @@ impl TaskContext {
                 message.len()
             )));
         }
-        if self.cancel.is_cancelled() {
+        if self.is_cancelled() {
             return Err(Error::new(
                 Kind::FailedPrecondition,
                 "cannot store progress: the task's context was cancelled",
@@ -422,7 +420,8 @@ impl TaskContext {
             ));
         };
         let encoded = crate::rdb::progress::encode(percent, message, SystemTime::now());
-        rdb.set_progress(&self.queue, &self.id, &encoded).await
+        rdb.set_progress(&self.writer.queue, &self.writer.id, &encoded)
+            .await
     }
 
     /// The longest message [`TaskContext::set_progress`] accepts, in bytes.
@@ -457,8 +456,8 @@ impl TaskContext {
 impl fmt::Debug for TaskContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskContext")
-            .field("id", &self.id)
-            .field("queue", &self.queue)
+            .field("id", &self.writer.id)
+            .field("queue", &self.writer.queue)
             .field("retry_count", &self.retry_count)
             .field("max_retry", &self.max_retry)
             .field("deadline", &self.deadline)
@@ -519,21 +518,16 @@ impl TaskContext {
     /// A context for calling a handler outside a server (tests, tools): no Redis behind the
     /// result writer, deadline as given.
     pub fn detached(id: impl Into<String>, queue: impl Into<String>, deadline: SystemTime) -> Self {
-        let (id, queue) = (id.into(), queue.into());
-        let cancel = CancellationToken::new();
         TaskContext {
             writer: ResultWriter {
                 rdb: None,
-                queue: queue.clone(),
-                id: id.clone(),
-                cancel: cancel.clone(),
+                queue: queue.into(),
+                id: id.into(),
+                cancel: CancellationToken::new(),
             },
-            id,
-            queue,
             retry_count: 0,
             max_retry: 0,
             deadline,
-            cancel,
             data: Data::new(),
             children: None,
         }

@@ -181,9 +181,13 @@ impl Rdb {
                     }
                     let mut it = flat.into_iter();
                     while let (Some(id), Some(msg)) = (it.next(), it.next()) {
+                        // The ID's bytes become the string without a copy (lossy only if
+                        // not UTF-8, which redisq and asynq never write).
+                        let id = String::from_utf8(id)
+                            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
                         taken.push(Dequeued {
                             queue: queue.to_string(),
-                            id: String::from_utf8_lossy(&id).into_owned(),
+                            id,
                             msg: msg.into(),
                         });
                     }

@@ -143,7 +143,7 @@ pub(crate) async fn beat(shared: &Shared, rdb: &Rdb) {
                             "task {} of queue {queue:?} lost its lease entry; stopping it",
                             a.msg.id
                         ));
-                        a.lease_lost.cancel();
+                        a.lose_lease();
                     } else if let Ok(mut l) = a.lease_until.lock() {
                         *l = renewed_at + lease;
                     }
@@ -162,7 +162,7 @@ pub(crate) async fn beat(shared: &Shared, rdb: &Rdb) {
 
     for a in &active {
         if !a.lease_valid() {
-            a.lease_lost.cancel();
+            a.lose_lease();
         }
     }
 }

@@ -2,6 +2,7 @@
 //! running here, and the wake-ups between components.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, SystemTime};
 
@@ -42,13 +43,52 @@ pub(crate) struct ActiveTask {
     pub(crate) deadline: SystemTime,
     /// Local lease expiry: extended by each successful heartbeat.
     pub(crate) lease_until: Mutex<Instant>,
-    /// Fired by the heartbeat when the lease could not be extended in time.
-    pub(crate) lease_lost: CancellationToken,
-    /// Fired by the subscriber when an operator cancels the task.
-    pub(crate) cancelled: CancellationToken,
+    /// Fired when the attempt must stop early: see [`ActiveTask::lose_lease`] and
+    /// [`ActiveTask::cancel`] (one token for both, the reason is in `why`).
+    pub(crate) interrupt: CancellationToken,
+    /// Why `interrupt` fired early: [`LEASE_LOST`] and/or [`CANCELED`] bits.
+    why: AtomicU8,
 }
 
+/// [`ActiveTask::why`]: the heartbeat could not extend the lease in time.
+const LEASE_LOST: u8 = 1;
+/// [`ActiveTask::why`]: an operator cancelled the task.
+const CANCELED: u8 = 2;
+
 impl ActiveTask {
+    pub(crate) fn new(
+        msg: TaskMessage,
+        started: SystemTime,
+        deadline: SystemTime,
+        lease_until: Instant,
+    ) -> Self {
+        ActiveTask {
+            msg,
+            started,
+            deadline,
+            lease_until: Mutex::new(lease_until),
+            interrupt: CancellationToken::new(),
+            why: AtomicU8::new(0),
+        }
+    }
+
+    /// Stops the attempt because its lease was lost (heartbeat).
+    pub(crate) fn lose_lease(&self) {
+        self.why.fetch_or(LEASE_LOST, Ordering::SeqCst);
+        self.interrupt.cancel();
+    }
+
+    /// Stops the attempt because an operator cancelled the task (subscriber).
+    pub(crate) fn cancel(&self) {
+        self.why.fetch_or(CANCELED, Ordering::SeqCst);
+        self.interrupt.cancel();
+    }
+
+    /// Whether the lease was lost; it takes precedence over a cancellation.
+    pub(crate) fn lease_was_lost(&self) -> bool {
+        self.why.load(Ordering::SeqCst) & LEASE_LOST != 0
+    }
+
     pub(crate) fn lease_valid(&self) -> bool {
         self.lease_until
             .lock()
@@ -56,11 +96,12 @@ impl ActiveTask {
             .unwrap_or(false)
     }
 
-    pub(crate) fn lease_remaining(&self) -> std::time::Duration {
-        self.lease_until
-            .lock()
-            .map(|l| l.saturating_duration_since(Instant::now()))
-            .unwrap_or_default()
+    /// How long the lease still runs, or `None` once it has expired (one lock and one clock
+    /// read, for the hot path).
+    pub(crate) fn lease_left(&self) -> Option<std::time::Duration> {
+        let until = *self.lease_until.lock().ok()?;
+        let now = Instant::now();
+        (until > now).then(|| until - now)
     }
 }
 
@@ -75,8 +116,9 @@ pub(crate) struct Shared {
     pub(crate) started: SystemTime,
     pub(crate) queues: Vec<String>,
     pub(crate) status: Mutex<Status>,
-    /// Active tasks by (queue, id).
-    pub(crate) active: Mutex<HashMap<(String, String), Arc<ActiveTask>>>,
+    /// Active tasks, keyed by the address of their `ActiveTask` (unique while the entry holds
+    /// it), so that a task's entry costs no copies of its queue name and ID.
+    pub(crate) active: Mutex<HashMap<usize, Arc<ActiveTask>>>,
     pub(crate) redis_errors: RateLimited,
     /// Wakes the idle processor.
     pub(crate) wake_processor: tokio::sync::Notify,
@@ -126,7 +168,7 @@ impl Shared {
     pub(crate) fn is_active(&self, queue: &str, id: &str) -> bool {
         self.active
             .lock()
-            .map(|a| a.contains_key(&(queue.to_string(), id.to_string())))
+            .map(|a| a.values().any(|t| t.msg.id == id && t.msg.queue == queue))
             .unwrap_or(false)
     }
 

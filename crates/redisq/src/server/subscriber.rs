@@ -95,7 +95,7 @@ fn cancel(shared: &Shared, id: &str) {
     for a in shared.active_snapshot() {
         if a.msg.id == id {
             shared.log.info(format_args!("cancelling task {id}"));
-            a.cancelled.cancel();
+            a.cancel();
         }
     }
 }

@@ -1,9 +1,11 @@
 //! A worker: runs one task on a slot, records its outcome, and goes straight on with the
 //! next task of the same queue when the completer hands one over for its slot.
 
-use std::sync::{Arc, Mutex};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::FutureExt;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -77,7 +79,7 @@ impl Workers {
         let msg = match decode_task_message_shared(d.msg.clone()) {
             Ok(m) => m,
             Err(e) => {
-                self.archive_corrupt(&d, &e).await;
+                Box::pin(self.archive_corrupt(&d, &e)).await;
                 return None;
             }
         };
@@ -89,56 +91,53 @@ impl Workers {
             msg.retry.max(0).unsigned_abs(),
         );
         let span = attempt_span(&msg, retry_count, max_retry);
-        let active = Arc::new(ActiveTask {
+        let active = Arc::new(ActiveTask::new(
             msg,
-            started: now,
+            now,
             deadline,
-            lease_until: Mutex::new(Instant::now() + shared.config.lease_duration),
-            lease_lost: CancellationToken::new(),
-            cancelled: CancellationToken::new(),
-        });
+            Instant::now() + shared.config.lease_duration,
+        ));
         // Removes the task from the active set however this attempt ends (a panic included),
         // so the heartbeat never extends the lease of a task nobody works on.
         let entry = ActiveEntry::insert(shared, active.clone());
-        let (queue, id) = (active.msg.queue.clone(), active.msg.id.clone());
-        let in_flight = metrics::in_flight(&queue);
+        let in_flight = metrics::in_flight(&active.msg.queue);
         // A flow parent reads its children's outcomes before it runs; a read that fails fails
         // the attempt (it is retried), so a handler never sees a partial list.
         let (children, children_err) = if flow::is_parent(&active.msg.headers) {
-            match self.child_results(&queue, &id).await {
+            match Box::pin(self.child_results(&active.msg.queue, &active.msg.id)).await {
                 Ok(c) => (Some(c), None),
                 Err(e) => (None, Some(e)),
             }
         } else {
             (None, None)
         };
+        // The handler's cancellation signal, fired once the worker has decided how the attempt
+        // ends (never shared with `active.interrupt`: a handler that returns on cancellation
+        // must not win the race against the reason it was cancelled for).
         let cancel = CancellationToken::new();
         let ctx = TaskContext {
-            id: id.clone(),
-            queue: queue.clone(),
             retry_count,
             max_retry,
             deadline,
-            cancel: cancel.clone(),
             data: shared.config.data.clone(),
             writer: ResultWriter {
                 rdb: Some(shared.rdb.clone()),
-                queue: queue.clone(),
-                id,
+                queue: active.msg.queue.clone(),
+                id: active.msg.id.clone(),
                 cancel: cancel.clone(),
             },
             children,
         };
+        // The handler takes the context and the task; a copy is kept only for the error
+        // handler (the task is rebuilt from the message when a failure needs it).
+        let err_ctx = shared.config.error_handler.as_ref().map(|_| ctx.clone());
         let next = async {
             let started = Instant::now();
             let outcome = match children_err {
                 Some(e) => Outcome::Failure(HandlerError::msg(format!(
                     "could not read the flow's child results: {e}"
                 ))),
-                None => {
-                    self.run_attempt(ctx.clone(), task.clone(), &active, deadline, &span)
-                        .await
-                }
+                None => self.run_attempt(ctx, task, &active, deadline).await,
             };
             let report = Report {
                 span: &span,
@@ -147,9 +146,9 @@ impl Workers {
             };
             cancel.cancel();
             // The slot may go straight on to the next task of this queue.
-            let next_here =
-                !self.stop.is_cancelled() && self.handover_queue.as_deref() == Some(&*queue);
-            self.finish(&active, &ctx, &task, outcome, next_here, &report)
+            let next_here = !self.stop.is_cancelled()
+                && self.handover_queue.as_deref() == Some(&*active.msg.queue);
+            self.finish(&active, err_ctx.as_ref(), outcome, next_here, &report)
                 .await
         }
         .instrument(span.clone())
@@ -196,13 +195,20 @@ impl Workers {
         }
     }
 
+    /// Runs the handler until it returns, the deadline passes, the task is cancelled or its
+    /// lease is lost, or the server abandons running tasks.
+    ///
+    /// The handler future is polled by this worker (inside the attempt's span, so its own
+    /// spans and events are children of it) rather than spawned as a task of its own: no
+    /// spawn, no join handle and no timer for a handler that finishes at once. A panic, in
+    /// `process_task` or while polling its future, is caught and fails the attempt; when the
+    /// attempt ends for another reason, the context is cancelled and the future dropped here.
     async fn run_attempt(
         &self,
         ctx: TaskContext,
         task: Task,
         active: &ActiveTask,
         deadline: SystemTime,
-        span: &Span,
     ) -> Outcome {
         let remaining = deadline
             .duration_since(SystemTime::now())
@@ -210,34 +216,34 @@ impl Workers {
         if remaining.is_zero() {
             return Outcome::Failure(HandlerError::msg(DEADLINE_EXCEEDED));
         }
-        let cancel = ctx.cancel.clone();
-        // A task of its own, so a panic is caught by the runtime and the attempt can be aborted.
-        // The handler runs inside the attempt's span, so its own spans and events are
-        // children of it.
-        let mut handle = tokio::spawn(
-            self.handler
-                .process_task(ctx, task)
-                .instrument(span.clone()),
-        );
+        let cancel = ctx.writer.cancel.clone();
+        let handler = &self.handler;
+        let fut = match panic::catch_unwind(AssertUnwindSafe(|| handler.process_task(ctx, task))) {
+            Ok(fut) => AssertUnwindSafe(fut).catch_unwind(),
+            Err(p) => return Outcome::panicked(&*p),
+        };
+        let mut fut = std::pin::pin!(fut);
         let outcome = tokio::select! {
             biased;
-            res = &mut handle => return match res {
+            res = &mut fut => return match res {
                 Ok(Ok(())) => Outcome::Success,
                 Ok(Err(e)) => Outcome::Failure(e),
-                Err(e) if e.is_panic() => Outcome::Failure(HandlerError::panic(format!(
-                    "panic error cause by: panic: {}",
-                    panic_message(&*e.into_panic())
-                ))),
-                Err(_) => Outcome::Failure(HandlerError::msg("handler task was aborted")),
+                Err(p) => Outcome::panicked(&*p),
             },
             _ = self.abort.cancelled() => Outcome::Aborted,
-            _ = active.lease_lost.cancelled() => Outcome::LeaseLost,
-            _ = active.cancelled.cancelled() => Outcome::Canceled,
-            _ = tokio::time::sleep(remaining) => Outcome::Failure(HandlerError::msg(DEADLINE_EXCEEDED)),
+            _ = active.interrupt.cancelled() => if active.lease_was_lost() {
+                Outcome::LeaseLost
+            } else {
+                Outcome::Canceled
+            },
+            // Made on first poll: a handler that finishes at once costs no timer.
+            _ = async { tokio::time::sleep(remaining).await } => {
+                Outcome::Failure(HandlerError::msg(DEADLINE_EXCEEDED))
+            }
         };
-        // The attempt is over: tell the handler, then stop it so that a retry never runs beside it.
+        // The attempt is over: tell the handler; its future is dropped on return, so a retry
+        // never runs beside it.
         cancel.cancel();
-        handle.abort();
         outcome
     }
 
@@ -246,8 +252,7 @@ impl Workers {
     async fn finish(
         &self,
         active: &Arc<ActiveTask>,
-        ctx: &TaskContext,
-        task: &Task,
+        ctx: Option<&TaskContext>,
         outcome: Outcome,
         next_here: bool,
         report: &Report<'_>,
@@ -284,8 +289,10 @@ impl Workers {
                 msg.id, msg.r#type
             ));
         }
+        // The task as the handler saw it, for the user's callbacks.
+        let task = &task_of(msg);
         // The error handler sees every failure, whatever happens to the task next.
-        if let Some(h) = &shared.config.error_handler {
+        if let (Some(h), Some(ctx)) = (&shared.config.error_handler, ctx) {
             let _ = supervise::call(&shared.log, "the error handler", || h(ctx, task, &err));
         }
         let op = match cause {
@@ -351,7 +358,13 @@ impl Workers {
             return;
         };
         let shared = &self.shared;
-        let res = tokio::time::timeout(remaining, op.apply(shared, &shared.rdb, &active.msg)).await;
+        // Boxed: the Redis calls of every transition are large futures, and keeping them out
+        // of line keeps the worker's own future (moved on each task) small.
+        let res = Box::pin(tokio::time::timeout(
+            remaining,
+            op.apply(shared, &shared.rdb, &active.msg),
+        ))
+        .await;
         self.record(active, op, remaining, res);
     }
 
@@ -372,8 +385,8 @@ impl Workers {
 
     /// How long the lease still runs, or `None` (with a warning) when it has expired.
     fn lease_left(&self, active: &ActiveTask) -> Option<Duration> {
-        if active.lease_valid() {
-            return Some(active.lease_remaining());
+        if let Some(left) = active.lease_left() {
+            return Some(left);
         }
         self.shared.log.warn(format_args!(
             "lease of task {} expired; skipping the write (the recoverer will handle it)",
@@ -479,6 +492,16 @@ enum Outcome {
     Aborted,
 }
 
+impl Outcome {
+    /// The failure of a handler that panicked, with asynq's wording.
+    fn panicked(payload: &(dyn std::any::Any + Send)) -> Self {
+        Outcome::Failure(HandlerError::panic(format!(
+            "panic error cause by: panic: {}",
+            panic_message(payload)
+        )))
+    }
+}
+
 /// Why an attempt failed, which decides what happens to the task.
 #[derive(Clone, Copy)]
 enum Failure {
@@ -493,14 +516,15 @@ enum Failure {
 /// A task's entry in the server's active set, removed when dropped.
 struct ActiveEntry<'a> {
     shared: &'a Shared,
-    key: (String, String),
+    key: usize,
 }
 
 impl<'a> ActiveEntry<'a> {
     fn insert(shared: &'a Shared, active: Arc<ActiveTask>) -> Self {
-        let key = (active.msg.queue.clone(), active.msg.id.clone());
+        // The entry keeps the task alive, so its address stays unique until it is removed.
+        let key = Arc::as_ptr(&active) as usize;
         if let Ok(mut a) = shared.active.lock() {
-            a.insert(key.clone(), active);
+            a.insert(key, active);
         }
         ActiveEntry { shared, key }
     }
