@@ -159,9 +159,17 @@ async fn write_batch(
         ),
     };
     let (count, handed_over) = (msgs.len(), taken.len());
-    if woken.is_some() && failed {
-        // The wake-up this call answered is lost with it: let the processor fetch.
-        shared.wake_processor.notify_one();
+    if let Some(q) = woken.as_deref() {
+        if failed {
+            // The wake-up this call answered is lost with it: let the processor fetch.
+            shared.wake_processor.notify_one();
+        } else if !taking {
+            // Shutdown began after the wake-up was claimed, so this call took nothing: hand
+            // the wake-up on to another idle server.
+            if let Err(e) = shared.rdb.wake_one(q).await {
+                shared.redis_error("could not hand a wake-up on", &e);
+            }
+        }
     }
     metrics::record_completion_batch(count);
     log_event!(
