@@ -38,17 +38,7 @@ pub(super) async fn clock_skew(opts: &RunOptions) -> Result<Report, String> {
         ..h.plan()
     };
     let load = h.start_load(plan).await?;
-    while !load.is_finished() {
-        h.pause(1000..2000).await;
-        h.note_crashes();
-        let slot = h.rng.random_range(0..h.fleet.len());
-        let start = now_ms();
-        if let Some(id) = h.fleet.kill(slot).await {
-            h.fault("kill -9 worker", start, Some(id), None);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        h.fleet.spawn(slot)?;
-    }
+    h.kill_workers_during(&load, 1000..2000).await?;
     let mut report = h.finish(load).await?;
     report.notes.push(format!(
         "worker clocks measured at start, ms from the host's: {offsets:?}"

@@ -8,17 +8,7 @@ pub(super) async fn worker_kill(opts: &RunOptions) -> Result<Report, String> {
     let redis = RedisServer::start();
     let mut h = Harness::start("worker-kill", opts, &redis.url(), &redis.url())?;
     let load = h.start_load(h.plan()).await?;
-    while !load.is_finished() {
-        h.pause(400..1200).await;
-        h.note_crashes();
-        let slot = h.rng.random_range(0..h.fleet.len());
-        let start = now_ms();
-        if let Some(id) = h.fleet.kill(slot).await {
-            h.fault("kill -9 worker", start, Some(id), None);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        h.fleet.spawn(slot)?;
-    }
+    h.kill_workers_during(&load, 400..1200).await?;
     h.finish(load).await
 }
 

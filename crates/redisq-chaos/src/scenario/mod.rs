@@ -262,6 +262,27 @@ impl Harness {
         out
     }
 
+    /// Until `load` has enqueued everything: after a pause drawn from `pause` (ms), SIGKILLs
+    /// a random worker and restarts it 200 ms later.
+    async fn kill_workers_during(
+        &mut self,
+        load: &JoinHandle<Vec<Enqueued>>,
+        pause: std::ops::Range<u64>,
+    ) -> Result<(), String> {
+        while !load.is_finished() {
+            self.pause(pause.clone()).await;
+            self.note_crashes();
+            let slot = self.rng.random_range(0..self.fleet.len());
+            let start = now_ms();
+            if let Some(id) = self.fleet.kill(slot).await {
+                self.fault("kill -9 worker", start, Some(id), None);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            self.fleet.spawn(slot)?;
+        }
+        Ok(())
+    }
+
     fn note_crashes(&mut self) {
         for (id, status) in self.fleet.crashed() {
             let text = format!("worker-{id} exited on its own: {status}");
