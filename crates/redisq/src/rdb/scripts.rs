@@ -27,7 +27,6 @@ scripts! {
     SCHEDULE_UNIQUE => "schedule_unique.lua",
     ADD_TO_GROUP => "add_to_group.lua",
     ADD_TO_GROUP_UNIQUE => "add_to_group_unique.lua",
-    DEQUEUE => "dequeue.lua",
     WAKE => "wake.lua",
     DONE => "done.lua",
     MARK_COMPLETE => "mark_complete.lua",
@@ -81,6 +80,7 @@ scripts! {
 /// one (the cost of the limit-aware branch is one test of a local).
 pub(crate) static DONE_MANY: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
+        include_str!("scripts/take.lua"),
         "local take_limited, LIMITS = false, nil\n",
         include_str!("scripts/done_many.lua")
     ))
@@ -90,15 +90,25 @@ pub(crate) static DONE_MANY: LazyLock<Script> = LazyLock::new(|| {
 /// ARGV[6..] before the script's own arguments are read.
 pub(crate) static DONE_MANY_LIMITED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
+        include_str!("scripts/take.lua"),
         include_str!("scripts/limits.lua"),
         "local LIMITS = read_limits(6)\n",
         include_str!("scripts/done_many.lua")
     ))
 });
 
-/// `dequeue.lua` for queues with limits (`limits.lua` + `dequeue_limited.lua`).
+/// `dequeue.lua` (`take.lua` + `dequeue.lua`).
+pub(crate) static DEQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(concat!(
+        include_str!("scripts/take.lua"),
+        include_str!("scripts/dequeue.lua")
+    ))
+});
+
+/// `dequeue.lua` for queues with limits (`take.lua` + `limits.lua` + `dequeue_limited.lua`).
 pub(crate) static DEQUEUE_LIMITED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(concat!(
+        include_str!("scripts/take.lua"),
         include_str!("scripts/limits.lua"),
         include_str!("scripts/dequeue_limited.lua")
     ))

@@ -1,7 +1,8 @@
 -- Success without retention for several active tasks of one queue: deletes each task and
 -- counts them as processed, in one call (the batched form of done.lua); then, when asked,
 -- takes up to ARGV[4] pending tasks for the workers that just became free, leasing each one
--- in this same atomic step (decision D12), exactly as dequeue.lua does.
+-- in this same atomic step (decision D12), exactly as dequeue.lua does (take.lua is
+-- prepended).
 -- KEYS[1] active list
 -- KEYS[2] lease zset
 -- KEYS[3] daily processed counter `processed:<YYYY-MM-DD>`
@@ -77,30 +78,7 @@ if want > 0 and redis.call("EXISTS", KEYS[6]) == 0 then
         -- ARGV[6..], before the task pairs): take only what the limits allow now.
         taken = take_limited(LIMITS, KEYS[5], KEYS[1], KEYS[2], ARGV[3], ARGV[5], want)
     else
-        -- Read once, and only when a task is taken (an empty queue costs no TIME).
-        local lease_until = nil
-        local dropped = 0
-        while #taken < 2 * want and dropped < 100 do
-            local id = redis.call("RPOP", KEYS[5])
-            if not id then
-                break
-            end
-            local key = ARGV[3] .. id
-            local msg = redis.call("HGET", key, "msg")
-            if msg then
-                redis.call("LPUSH", KEYS[1], id)
-                redis.call("HSET", key, "state", "active")
-                redis.call("HDEL", key, "pending_since", "redisq_progress")
-                if not lease_until then
-                    lease_until = tonumber(redis.call("TIME")[1]) + tonumber(ARGV[5])
-                end
-                redis.call("ZADD", KEYS[2], lease_until, id)
-                taken[#taken + 1] = id
-                taken[#taken + 1] = msg
-            else
-                dropped = dropped + 1
-            end
-        end
+        taken = take_pending(KEYS[5], KEYS[1], KEYS[2], ARGV[3], ARGV[5], want)
     end
 end
 if KEYS[7] and want > 0 and #taken == 2 * want and redis.call("LLEN", KEYS[5]) > 0

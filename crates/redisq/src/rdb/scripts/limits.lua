@@ -184,11 +184,7 @@ local function take_limited(spec, pending, active, lease, task_prefix, lease_sec
 
     local out = {}
     local function start(id, msg, ty)
-        local key = task_prefix .. id
-        redis.call("LPUSH", active, id)
-        redis.call("HSET", key, "state", "active")
-        redis.call("HDEL", key, "pending_since")
-        redis.call("ZADD", lease, lease_until, id)
+        activate(active, lease, task_prefix .. id, id, lease_until)
         out[#out + 1] = id
         out[#out + 1] = msg
         if qfree then
