@@ -13,12 +13,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use redisq::{Config, Server, Task, TaskContext, TaskOption, parse_redis_uri};
 
-use common::{Env, fast_config, wait_until};
+use common::{ChildGuard, Env, fast_config, wait_until};
 
 type Conn = redis::aio::MultiplexedConnection;
 
@@ -123,16 +123,6 @@ async fn child_skewed_server() {
     let _server = start_server(&url).await;
     // The parent kills this process; the limit only guards against an orphaned child.
     tokio::time::sleep(Duration::from_secs(120)).await;
-}
-
-/// Kills and reaps the child when dropped (also when the test fails).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn libfaketime() -> PathBuf {

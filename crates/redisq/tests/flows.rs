@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ use redisq::{
 use redisq_test_support::RedisCluster;
 use tokio::sync::{Notify, mpsc};
 
-use common::{Env, fast_config, recv, wait_until};
+use common::{ChildGuard, Env, fast_config, recv, wait_until};
 
 /// What the handlers saw, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -677,16 +677,6 @@ async fn child_server_process() {
     server.start(handler).await.expect("start");
     // The test kills this process; the limit only guards against an orphaned child.
     tokio::time::sleep(Duration::from_secs(120)).await;
-}
-
-/// Kills and reaps the child process when dropped (also when the test fails).
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

@@ -348,7 +348,6 @@ pub fn never_finishing(
 
 /// Calls of one command so far (`INFO commandstats`; commands run inside scripts included),
 /// e.g. `rpop`: every call that takes tasks pops the pending list.
-#[allow(dead_code)]
 pub async fn command_calls(env: &Env, command: &str) -> u64 {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
@@ -361,4 +360,14 @@ pub async fn command_calls(env: &Env, command: &str) -> u64 {
         .and_then(|rest| rest.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)
+}
+
+/// Kills and reaps a child process when dropped (also when the test fails).
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
